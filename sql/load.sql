@@ -1,0 +1,12 @@
+-- The order in which `logmon migrate` applies these files (it reads the \ir lines of this file).
+-- A DBA can apply the same set from psql: \i sql/load.sql
+\ir latency_bounds.sql
+\ir latency_quantile.sql
+\ir accepted_ts_range.sql
+\ir ensure_partitions.sql
+\ir maintain_partitions.sql
+\ir record_rollup.sql
+\ir logs_rollup_trigger.sql
+\ir compact_rollup.sql
+\ir window_stats.sql
+\ir service_stats.sql

@@ -1,0 +1,37 @@
+-- Partition upkeep, run by the detector at start and hourly, and safe to run by hand at any time.
+CREATE OR REPLACE FUNCTION maintain_partitions()
+RETURNS TABLE (action text, partition_name text)
+LANGUAGE plpgsql
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    s logmon_settings;
+    cutoff timestamptz;
+    p record;
+BEGIN
+    SELECT * INTO s FROM logmon_settings;
+    cutoff := now() - s.retention;
+
+    FOR partition_name IN SELECT ensure_partitions(cutoff, now() + make_interval(days => s.premake_days)) LOOP
+        action := 'created'; RETURN NEXT;
+    END LOOP;
+
+    -- A partition goes when all of its range is past retention. Its rollup rows go in the same
+    -- transaction, so the rollup stays equal to the raw rows.
+    FOR p IN
+        SELECT c.relname AS name,
+               (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz AS upper_bound
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'logs'::regclass
+    LOOP
+        IF p.upper_bound <= cutoff THEN
+            EXECUTE format('DROP TABLE %I', p.name);
+            DELETE FROM log_rollup WHERE bucket < p.upper_bound;
+            action := 'dropped'; partition_name := p.name; RETURN NEXT;
+        END IF;
+    END LOOP;
+END $$;
+
+COMMENT ON FUNCTION maintain_partitions() IS
+  'Creates daily logs partitions from the retention cutoff to premake_days ahead and drops partitions (and their '
+  'rollup rows) wholly older than logmon_settings.retention. Uses lock_timeout 2s. Returns what it did.';

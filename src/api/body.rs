@@ -1,0 +1,46 @@
+//! Reading a request body with a size limit and a deadline: a body larger than the limit is
+//! refused as soon as it crosses it (413), and a client that sends too slowly gets 408.
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+
+use super::error::ApiError;
+
+pub async fn read_limited<S, B>(
+    stream: S,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let read = async {
+        let mut out = BytesMut::new();
+        futures_util::pin_mut!(stream);
+        while let Some(chunk) = stream.next().await {
+            let mut chunk = chunk.map_err(|e| {
+                ApiError::bad_request(format!("error reading the request body: {e}"))
+            })?;
+            if out.len() + chunk.remaining() > limit {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "request body exceeds the limit of {limit} bytes"
+                )));
+            }
+            while chunk.has_remaining() {
+                let c = chunk.chunk();
+                out.extend_from_slice(c);
+                let n = c.len();
+                chunk.advance(n);
+            }
+        }
+        Ok(out.freeze())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::Timeout(format!(
+                "request body not received within {}s",
+                timeout.as_secs()
+            )))
+        })
+}

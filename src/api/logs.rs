@@ -1,0 +1,66 @@
+//! POST /logs: decode, validate every item, then wait for the group commit that stores them.
+use bytes::Buf;
+use chrono::Utc;
+use futures_util::Stream;
+use serde_json::json;
+use warp::reply::{Reply, Response};
+
+use super::body::read_limited;
+use super::error::ApiError;
+use super::{AppState, respond};
+use crate::ingest::decode::{self, BodyFormat};
+use crate::ingest::validate::validate_batch;
+
+pub async fn post<S, B>(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    body: S,
+    state: AppState,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send,
+    B: Buf,
+{
+    let result = ingest(content_type, content_encoding, body, &state).await;
+    state.metrics.request(match &result {
+        Ok(_) => "ok",
+        Err(ApiError::Overloaded { .. }) => "overloaded",
+        Err(ApiError::Unavailable { .. }) => "unavailable",
+        Err(_) => "rejected",
+    });
+    respond(result.map(|n| warp::reply::json(&json!({"ingested": n})).into_response()))
+}
+
+async fn ingest<S, B>(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    body: S,
+    state: &AppState,
+) -> Result<u64, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send,
+    B: Buf,
+{
+    let limits = &state.limits;
+    let format = BodyFormat::from_content_type(content_type.as_deref()).ok_or_else(|| {
+        ApiError::UnsupportedMediaType(format!(
+            "Content-Type {:?} is not accepted; send application/json (an array or one object) or application/x-ndjson",
+            content_type.as_deref().unwrap_or("")
+        ))
+    })?;
+    let raw = read_limited(body, limits.max_body_bytes, limits.body_timeout).await?;
+    state.metrics.ingest_bytes.inc_by(raw.len() as u64);
+    let raw = decode::decompress(content_encoding.as_deref(), raw, limits.max_body_bytes)?;
+    let items = decode::items(format, &raw)?;
+    if items.len() > limits.max_items {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "{} items in one request; the limit is {}",
+            items.len(),
+            limits.max_items
+        )));
+    }
+    let range = *state.ts_range.read().expect("ts range lock");
+    let records = validate_batch(items, &limits.fields, range, Utc::now())
+        .map_err(ApiError::invalid_items)?;
+    Ok(state.batcher.submit(records).await?)
+}

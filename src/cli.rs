@@ -1,0 +1,98 @@
+//! Command line: every flag has a `LOGMON_<FLAG>` environment fallback, except the database,
+//! which is `--database-url` / `DATABASE_URL` (DESIGN §1).
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "logmon",
+    version,
+    about = "Log ingestion and incident detection on PostgreSQL"
+)]
+pub struct Cli {
+    /// Log output format of this process.
+    #[arg(
+        long,
+        global = true,
+        env = "LOGMON_LOG_FORMAT",
+        value_enum,
+        default_value = "human"
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade the schema (migrations/), then re-apply every sql/ file. Idempotent.
+    Migrate(DbArgs),
+    /// Serve the HTTP API: POST /logs, GET /health, ...
+    Collector(CollectorArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DbArgs {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CollectorArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "LOGMON_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database connections for API reads (the ingest writers have their own).
+    #[arg(long, env = "LOGMON_POOL_SIZE", default_value_t = 8)]
+    pub pool_size: usize,
+    /// Group-commit writer tasks (each one database connection).
+    #[arg(long, env = "LOGMON_WRITERS", default_value_t = 3)]
+    pub writers: usize,
+    /// Rows accepted but not yet committed before new requests get 503 + Retry-After.
+    #[arg(long, env = "LOGMON_MAX_QUEUED_ROWS", default_value_t = 200_000)]
+    pub max_queued_rows: usize,
+    /// Most rows in one group-commit transaction.
+    #[arg(long, env = "LOGMON_MAX_BATCH_ROWS", default_value_t = 20_000)]
+    pub max_batch_rows: usize,
+    /// Milliseconds a writer waits for more requests before committing a small batch.
+    #[arg(long, env = "LOGMON_LINGER_MS", default_value_t = 0)]
+    pub linger_ms: u64,
+    /// Largest request body in bytes, measured after decompression.
+    #[arg(long, env = "LOGMON_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most log items in one request.
+    #[arg(long, env = "LOGMON_MAX_ITEMS", default_value_t = 50_000)]
+    pub max_items: usize,
+    /// Seconds a client may take to send a request body.
+    #[arg(long, env = "LOGMON_BODY_TIMEOUT", default_value_t = 30)]
+    pub body_timeout: u64,
+}
+
+impl CollectorArgs {
+    pub fn config(&self) -> crate::collector::CollectorConfig {
+        crate::collector::CollectorConfig {
+            database_url: self.db.database_url.clone(),
+            listen: self.listen,
+            pool_size: self.pool_size,
+            batcher: crate::ingest::batcher::BatcherConfig {
+                writers: self.writers,
+                max_queued_rows: self.max_queued_rows,
+                max_batch_rows: self.max_batch_rows,
+                linger: Duration::from_millis(self.linger_ms),
+            },
+            limits: crate::api::ApiLimits {
+                max_body_bytes: self.max_body_bytes,
+                max_items: self.max_items,
+                body_timeout: Duration::from_secs(self.body_timeout),
+                fields: Default::default(),
+            },
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `logmon collector`: builds the application (pool, group-commit writers, HTTP routes) and
+//! serves it until Ctrl-C / SIGTERM, then stops accepting and finishes in-flight requests.
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use deadpool_postgres::Pool;
+
+use crate::api::{self, ApiLimits, AppState};
+use crate::db;
+use crate::ingest::batcher::{Batcher, BatcherConfig};
+use crate::ingest::validate::TsRange;
+use crate::metrics::Metrics;
+
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub pool_size: usize,
+    pub batcher: BatcherConfig,
+    pub limits: ApiLimits,
+}
+
+pub async fn run(
+    cfg: CollectorConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> crate::Result {
+    let pool = db::pool(&cfg.database_url, cfg.pool_size + cfg.batcher.writers)?;
+    let metrics = Arc::new(Metrics::new());
+    let batcher = Batcher::start(pool.clone(), cfg.batcher.clone(), metrics.clone());
+    let ts_range = Arc::new(RwLock::new(default_ts_range()));
+    tokio::spawn(refresh_ts_range(pool.clone(), ts_range.clone()));
+
+    let state = AppState {
+        pool,
+        batcher,
+        metrics,
+        limits: Arc::new(cfg.limits.clone()),
+        ts_range,
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "collector listening on http://{addr}");
+    warp::serve(api::routes(state))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+    tracing::info!("collector stopped");
+    Ok(())
+}
+
+/// Until the database tells us its retention, assume the default (7 days back, 1 day ahead).
+fn default_ts_range() -> TsRange {
+    let now = Utc::now();
+    TsRange {
+        oldest: now - chrono::Duration::days(7) + chrono::Duration::minutes(5),
+        newest: now + chrono::Duration::days(1),
+    }
+}
+
+/// Keeps the accepted ts range in step with `logmon_settings` (a DBA may change retention).
+async fn refresh_ts_range(pool: Pool, range: Arc<RwLock<TsRange>>) {
+    loop {
+        let fetched = async {
+            let c = pool.get().await.ok()?;
+            let row = c
+                .query_one("SELECT oldest, newest FROM accepted_ts_range()", &[])
+                .await
+                .ok()?;
+            Some(TsRange {
+                oldest: row.get(0),
+                newest: row.get(1),
+            })
+        }
+        .await;
+        if let Some(r) = fetched {
+            *range.write().expect("ts range lock") = r;
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+}

@@ -1,0 +1,101 @@
+//! The collector's half of `log_rollup`: per (service, second) deltas of a batch, computed in
+//! memory and written by `record_rollup()` in the COPY's transaction.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::LogRecord;
+
+/// Must equal `latency_bounds()` in sql/latency_bounds.sql (a test checks it against the database).
+pub const LATENCY_BOUNDS: [f64; 15] = [
+    5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 250.0, 400.0, 600.0, 800.0, 1000.0, 1500.0, 2500.0,
+    5000.0, 10000.0,
+];
+pub const BUCKETS: usize = LATENCY_BOUNDS.len() + 1;
+
+/// PostgreSQL's `width_bucket(x, latency_bounds())`: how many bounds are <= x.
+pub fn bucket_of(latency_ms: f64) -> usize {
+    LATENCY_BOUNDS.partition_point(|b| *b <= latency_ms)
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Delta {
+    pub total: i64,
+    pub errors: i64,
+    pub latency_count: i64,
+    pub latency_sum: f64,
+    pub latency_max: Option<f64>,
+    pub hist: [i64; BUCKETS],
+}
+
+/// Deltas keyed by (service, second), as the arrays `record_rollup()` takes.
+#[derive(Debug, Default)]
+pub struct Deltas(BTreeMap<(String, i64), Delta>);
+
+impl Deltas {
+    pub fn add(&mut self, r: &LogRecord) {
+        let d = self
+            .0
+            .entry((r.service.clone(), r.ts.timestamp()))
+            .or_default();
+        d.total += 1;
+        d.errors += r.level.is_error() as i64;
+        if let Some(l) = r.latency_ms {
+            d.latency_count += 1;
+            d.latency_sum += l;
+            d.latency_max = Some(d.latency_max.map_or(l, |m| m.max(l)));
+            d.hist[bucket_of(l)] += 1;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn columns(&self) -> Columns {
+        let mut c = Columns::default();
+        for ((service, sec), d) in &self.0 {
+            c.services.push(service.clone());
+            c.buckets
+                .push(DateTime::<Utc>::from_timestamp(*sec, 0).expect("validated ts"));
+            c.totals.push(d.total);
+            c.errors.push(d.errors);
+            c.latency_counts.push(d.latency_count);
+            c.latency_sums.push(d.latency_sum);
+            c.latency_maxes.push(d.latency_max);
+            c.hists.extend_from_slice(&d.hist);
+        }
+        c
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Columns {
+    pub services: Vec<String>,
+    pub buckets: Vec<DateTime<Utc>>,
+    pub totals: Vec<i64>,
+    pub errors: Vec<i64>,
+    pub latency_counts: Vec<i64>,
+    pub latency_sums: Vec<f64>,
+    pub latency_maxes: Vec<Option<f64>>,
+    pub hists: Vec<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_follow_width_bucket_semantics() {
+        assert_eq!(bucket_of(0.0), 0);
+        assert_eq!(bucket_of(4.99), 0);
+        assert_eq!(bucket_of(5.0), 1);
+        assert_eq!(bucket_of(799.9), 9);
+        assert_eq!(bucket_of(800.0), 10);
+        assert_eq!(bucket_of(1e9), 15);
+    }
+}

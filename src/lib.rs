@@ -1,0 +1,31 @@
+//! logmon: log ingestion and incident detection on PostgreSQL. The module tree follows the data:
+//! `api` (HTTP) -> `ingest` (decode, validate, group commit, COPY) -> PostgreSQL (`sql/`) ->
+//! `detector` (thin loop around `detect_incidents()`).
+pub mod api;
+pub mod cli;
+pub mod collector;
+pub mod db;
+pub mod ingest;
+pub mod metrics;
+pub mod telemetry;
+
+/// Errors at the top of a subcommand: printed once, then the process exits non-zero.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T = ()> = std::result::Result<T, BoxError>;
+
+/// Resolves on Ctrl-C or SIGTERM: every long-running subcommand stops cleanly on either.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,132 @@
+//! Prometheus metrics of this process (GET /metrics). Values that live in the database (open
+//! incidents) are read at scrape time by the handler, not cached here.
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IncidentLabels {
+    pub service: String,
+    pub incident_type: String,
+    pub severity: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub ingest_requests: Family<Outcome, Counter>,
+    pub ingest_rows: Family<Outcome, Counter>,
+    pub ingest_bytes: Counter,
+    pub batch_rows: Histogram,
+    pub commit_seconds: Histogram,
+    pub queued_rows: Gauge,
+    pub open_incidents: Family<IncidentLabels, Gauge>,
+    pub detector_tick_seconds: Histogram,
+    pub detector_last_success: Gauge<f64, AtomicU64>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("logmon");
+        let m = Metrics {
+            ingest_requests: Family::default(),
+            ingest_rows: Family::default(),
+            ingest_bytes: Counter::default(),
+            batch_rows: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
+            commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            queued_rows: Gauge::default(),
+            open_incidents: Family::default(),
+            detector_tick_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            detector_last_success: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "ingest_requests",
+            "Log ingestion requests by outcome",
+            m.ingest_requests.clone(),
+        );
+        registry.register(
+            "ingest_rows",
+            "Log rows by outcome (committed, rejected, failed)",
+            m.ingest_rows.clone(),
+        );
+        registry.register(
+            "ingest_bytes",
+            "Request body bytes received on ingest endpoints",
+            m.ingest_bytes.clone(),
+        );
+        registry.register(
+            "ingest_batch_rows",
+            "Rows per group-commit transaction",
+            m.batch_rows.clone(),
+        );
+        registry.register(
+            "ingest_commit_seconds",
+            "Duration of group-commit transactions",
+            m.commit_seconds.clone(),
+        );
+        registry.register(
+            "ingest_queued_rows",
+            "Rows accepted and waiting for their commit",
+            m.queued_rows.clone(),
+        );
+        registry.register(
+            "open_incidents",
+            "Unresolved incidents",
+            m.open_incidents.clone(),
+        );
+        registry.register(
+            "detector_tick_seconds",
+            "Duration of detect_incidents() ticks",
+            m.detector_tick_seconds.clone(),
+        );
+        registry.register(
+            "detector_last_success_timestamp_seconds",
+            "Unix time of the last successful detector tick",
+            m.detector_last_success.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn observe_commit(&self, rows: usize, took: Duration, ok: bool) {
+        self.batch_rows.observe(rows as f64);
+        self.commit_seconds.observe(took.as_secs_f64());
+        let outcome = if ok { "committed" } else { "failed" };
+        self.ingest_rows
+            .get_or_create(&Outcome {
+                outcome: outcome.into(),
+            })
+            .inc_by(rows as u64);
+    }
+
+    pub fn request(&self, outcome: &str) {
+        self.ingest_requests
+            .get_or_create(&Outcome {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

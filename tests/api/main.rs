@@ -1,0 +1,6 @@
+//! Integration tests: real PostgreSQL (DATABASE_URL, set by scripts/test.sh), real `logmon`
+//! binary, real sockets. One test binary, one module per area.
+mod helpers;
+
+mod health;
+mod schema;
