@@ -16,15 +16,9 @@ fn main() {
         };
         let name = name.trim();
         let path = Path::new("sql").join(name);
-        assert!(
-            path.exists(),
-            "sql/load.sql names {name}, which does not exist"
-        );
+        assert!(path.exists(), "sql/load.sql names {name}, which does not exist");
         let abs = fs::canonicalize(&path).unwrap();
-        out.push_str(&format!(
-            "    ({name:?}, include_str!({:?})),\n",
-            abs.display().to_string()
-        ));
+        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", abs.display().to_string()));
     }
     out.push_str("];\n");
     let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("sql_files.rs");

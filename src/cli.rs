@@ -8,20 +8,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "logmon",
-    version,
-    about = "Log ingestion and incident detection on PostgreSQL"
-)]
+#[command(name = "logmon", version, about = "Log ingestion and incident detection on PostgreSQL")]
 pub struct Cli {
     /// Log output format of this process.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGMON_LOG_FORMAT",
-        value_enum,
-        default_value = "human"
-    )]
+    #[arg(long, global = true, env = "LOGMON_LOG_FORMAT", value_enum, default_value = "human")]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,

@@ -26,29 +26,18 @@ pub async fn run(
     cfg: CollectorConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> crate::Result {
-    let pool = db::pool(&cfg.database_url, cfg.pool_size + cfg.batcher.writers)?;
+    let pool = db::pool(&cfg.database_url, cfg.pool_size)?;
     let metrics = Arc::new(Metrics::new());
-    let batcher = Batcher::start(pool.clone(), cfg.batcher.clone(), metrics.clone());
+    let batcher = Batcher::start(cfg.database_url.clone(), cfg.batcher.clone(), metrics.clone());
     let ts_range = Arc::new(RwLock::new(default_ts_range()));
     tokio::spawn(refresh_ts_range(pool.clone(), ts_range.clone()));
 
-    let state = AppState {
-        pool,
-        batcher,
-        metrics,
-        limits: Arc::new(cfg.limits.clone()),
-        ts_range,
-    };
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let state = AppState { pool, batcher, metrics, limits: Arc::new(cfg.limits.clone()), ts_range };
+    let listener =
+        tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "collector listening on http://{addr}");
-    warp::serve(api::routes(state))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    warp::serve(api::routes(state)).incoming(listener).graceful(shutdown).run().await;
     tracing::info!("collector stopped");
     Ok(())
 }
@@ -67,14 +56,8 @@ async fn refresh_ts_range(pool: Pool, range: Arc<RwLock<TsRange>>) {
     loop {
         let fetched = async {
             let c = pool.get().await.ok()?;
-            let row = c
-                .query_one("SELECT oldest, newest FROM accepted_ts_range()", &[])
-                .await
-                .ok()?;
-            Some(TsRange {
-                oldest: row.get(0),
-                newest: row.get(1),
-            })
+            let row = c.query_one("SELECT oldest, newest FROM accepted_ts_range()", &[]).await.ok()?;
+            Some(TsRange { oldest: row.get(0), newest: row.get(1) })
         }
         .await;
         if let Some(r) = fetched {

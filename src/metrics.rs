@@ -50,41 +50,13 @@ impl Metrics {
             detector_last_success: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "ingest_requests",
-            "Log ingestion requests by outcome",
-            m.ingest_requests.clone(),
-        );
-        registry.register(
-            "ingest_rows",
-            "Log rows by outcome (committed, rejected, failed)",
-            m.ingest_rows.clone(),
-        );
-        registry.register(
-            "ingest_bytes",
-            "Request body bytes received on ingest endpoints",
-            m.ingest_bytes.clone(),
-        );
-        registry.register(
-            "ingest_batch_rows",
-            "Rows per group-commit transaction",
-            m.batch_rows.clone(),
-        );
-        registry.register(
-            "ingest_commit_seconds",
-            "Duration of group-commit transactions",
-            m.commit_seconds.clone(),
-        );
-        registry.register(
-            "ingest_queued_rows",
-            "Rows accepted and waiting for their commit",
-            m.queued_rows.clone(),
-        );
-        registry.register(
-            "open_incidents",
-            "Unresolved incidents",
-            m.open_incidents.clone(),
-        );
+        registry.register("ingest_requests", "Log ingestion requests by outcome", m.ingest_requests.clone());
+        registry.register("ingest_rows", "Log rows by outcome (committed, rejected, failed)", m.ingest_rows.clone());
+        registry.register("ingest_bytes", "Request body bytes received on ingest endpoints", m.ingest_bytes.clone());
+        registry.register("ingest_batch_rows", "Rows per group-commit transaction", m.batch_rows.clone());
+        registry.register("ingest_commit_seconds", "Duration of group-commit transactions", m.commit_seconds.clone());
+        registry.register("ingest_queued_rows", "Rows accepted and waiting for their commit", m.queued_rows.clone());
+        registry.register("open_incidents", "Unresolved incidents", m.open_incidents.clone());
         registry.register(
             "detector_tick_seconds",
             "Duration of detect_incidents() ticks",
@@ -102,25 +74,16 @@ impl Metrics {
         self.batch_rows.observe(rows as f64);
         self.commit_seconds.observe(took.as_secs_f64());
         let outcome = if ok { "committed" } else { "failed" };
-        self.ingest_rows
-            .get_or_create(&Outcome {
-                outcome: outcome.into(),
-            })
-            .inc_by(rows as u64);
+        self.ingest_rows.get_or_create(&Outcome { outcome: outcome.into() }).inc_by(rows as u64);
     }
 
     pub fn request(&self, outcome: &str) {
-        self.ingest_requests
-            .get_or_create(&Outcome {
-                outcome: outcome.into(),
-            })
-            .inc();
+        self.ingest_requests.get_or_create(&Outcome { outcome: outcome.into() }).inc();
     }
 
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out
     }
 }

@@ -5,11 +5,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::error::ApiError;
 
-pub async fn read_limited<S, B>(
-    stream: S,
-    limit: usize,
-    timeout: std::time::Duration,
-) -> Result<Bytes, ApiError>
+pub async fn read_limited<S, B>(stream: S, limit: usize, timeout: std::time::Duration) -> Result<Bytes, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -18,13 +14,9 @@ where
         let mut out = BytesMut::new();
         futures_util::pin_mut!(stream);
         while let Some(chunk) = stream.next().await {
-            let mut chunk = chunk.map_err(|e| {
-                ApiError::bad_request(format!("error reading the request body: {e}"))
-            })?;
+            let mut chunk = chunk.map_err(|e| ApiError::bad_request(format!("error reading the request body: {e}")))?;
             if out.len() + chunk.remaining() > limit {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "request body exceeds the limit of {limit} bytes"
-                )));
+                return Err(ApiError::PayloadTooLarge(format!("request body exceeds the limit of {limit} bytes")));
             }
             while chunk.has_remaining() {
                 let c = chunk.chunk();
@@ -37,10 +29,5 @@ where
     };
     tokio::time::timeout(timeout, read)
         .await
-        .unwrap_or_else(|_| {
-            Err(ApiError::Timeout(format!(
-                "request body not received within {}s",
-                timeout.as_secs()
-            )))
-        })
+        .unwrap_or_else(|_| Err(ApiError::Timeout(format!("request body not received within {}s", timeout.as_secs()))))
 }

@@ -17,28 +17,17 @@ pub struct ItemError {
 
 impl ItemError {
     pub fn new(index: usize, field: Option<String>, error: String) -> ItemError {
-        ItemError {
-            index: Some(index),
-            field,
-            error,
-        }
+        ItemError { index: Some(index), field, error }
     }
     pub fn body(error: String) -> ItemError {
-        ItemError {
-            index: None,
-            field: None,
-            error,
-        }
+        ItemError { index: None, field: None, error }
     }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest {
-        message: String,
-        details: Vec<ItemError>,
-    },
+    BadRequest { message: String, details: Vec<ItemError> },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -65,18 +54,11 @@ impl warp::reject::Reject for ApiError {}
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::BadRequest {
-            message: message.into(),
-            details: vec![],
-        }
+        ApiError::BadRequest { message: message.into(), details: vec![] }
     }
 
     pub fn invalid_items(details: Vec<ItemError>) -> ApiError {
-        let n = details
-            .iter()
-            .filter_map(|d| d.index)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
+        let n = details.iter().filter_map(|d| d.index).collect::<std::collections::BTreeSet<_>>().len();
         let message = if n == 0 {
             "invalid request body; nothing was stored".to_string()
         } else {
@@ -86,10 +68,7 @@ impl ApiError {
     }
 
     pub fn unavailable(message: impl Into<String>) -> ApiError {
-        ApiError::Unavailable {
-            message: message.into(),
-            retry_after_s: 1,
-        }
+        ApiError::Unavailable { message: message.into(), retry_after_s: 1 }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -102,9 +81,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Overloaded { .. } | ApiError::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Overloaded { .. } | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,17 +90,9 @@ impl ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Overloaded(_) => ApiError::Overloaded {
-                message: e.to_string(),
-                retry_after_s: 1,
-            },
-            IngestError::Unavailable(_) => ApiError::Unavailable {
-                message: e.to_string(),
-                retry_after_s: 2,
-            },
-            IngestError::Rejected(m) => {
-                ApiError::bad_request(format!("the database refused the batch: {m}"))
-            }
+            IngestError::Overloaded(_) => ApiError::Overloaded { message: e.to_string(), retry_after_s: 1 },
+            IngestError::Unavailable(_) => ApiError::Unavailable { message: e.to_string(), retry_after_s: 2 },
+            IngestError::Rejected(m) => ApiError::bad_request(format!("the database refused the batch: {m}")),
         }
     }
 }
@@ -153,17 +122,12 @@ impl Reply for ApiError {
             ApiError::BadRequest { details, .. } => details,
             _ => &[],
         };
-        let mut resp = warp::reply::with_status(
-            warp::reply::json(&Body {
-                error: self.to_string(),
-                details,
-            }),
-            status,
-        )
-        .into_response();
+        let mut resp = warp::reply::with_status(warp::reply::json(&Body { error: self.to_string(), details }), status)
+            .into_response();
         let retry = match &self {
-            ApiError::Overloaded { retry_after_s, .. }
-            | ApiError::Unavailable { retry_after_s, .. } => Some(*retry_after_s),
+            ApiError::Overloaded { retry_after_s, .. } | ApiError::Unavailable { retry_after_s, .. } => {
+                Some(*retry_after_s)
+            }
             _ => None,
         };
         if let Some(s) = retry {

@@ -15,10 +15,10 @@ pub async fn get(state: AppState) -> Response {
     };
     let queued = state.batcher.queued_rows();
     match tokio::time::timeout(Duration::from_secs(3), check).await {
-        Ok(Ok(())) => {
-            warp::reply::json(&json!({"status": "ok", "database": "ok", "queued_rows": queued, "version": env!("CARGO_PKG_VERSION")}))
-                .into_response()
-        }
+        Ok(Ok(())) => warp::reply::json(
+            &json!({"status": "ok", "database": "ok", "queued_rows": queued, "version": env!("CARGO_PKG_VERSION")}),
+        )
+        .into_response(),
         Ok(Err(e)) => unavailable(format!("database unreachable: {e}"), queued),
         Err(_) => unavailable("database did not answer within 3s".into(), queued),
     }
@@ -26,8 +26,7 @@ pub async fn get(state: AppState) -> Response {
 
 fn unavailable(reason: String, queued: usize) -> Response {
     let body = json!({"status": "unavailable", "database": "unreachable", "error": reason, "details": [], "queued_rows": queued});
-    let mut r = warp::reply::with_status(warp::reply::json(&body), StatusCode::SERVICE_UNAVAILABLE)
-        .into_response();
+    let mut r = warp::reply::with_status(warp::reply::json(&body), StatusCode::SERVICE_UNAVAILABLE).into_response();
     r.headers_mut().insert("retry-after", 5.into());
     r
 }

@@ -60,7 +60,6 @@ where
         )));
     }
     let range = *state.ts_range.read().expect("ts range lock");
-    let records = validate_batch(items, &limits.fields, range, Utc::now())
-        .map_err(ApiError::invalid_items)?;
+    let records = validate_batch(items, &limits.fields, range, Utc::now()).map_err(ApiError::invalid_items)?;
     Ok(state.batcher.submit(records).await?)
 }

@@ -53,15 +53,10 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(|e| e.into_response())
 }
 
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
+pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     let with_state = warp::any().map(move || state.clone());
 
-    let health = warp::path!("health")
-        .and(warp::get())
-        .and(with_state.clone())
-        .then(health::get);
+    let health = warp::path!("health").and(warp::get()).and(with_state.clone()).then(health::get);
     let post_logs = warp::path!("logs")
         .and(warp::post())
         .and(warp::header::optional::<String>("content-type"))

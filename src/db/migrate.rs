@@ -14,13 +14,9 @@ include!(concat!(env!("OUT_DIR"), "/sql_files.rs"));
 const MIGRATE_LOCK: i64 = 0x6c6f_676d_6f6e_0001;
 
 pub async fn migrate(client: &mut Client) -> Result<MigrateReport, DbError> {
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK])
-        .await?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK]).await?;
     let result = run(client).await;
-    client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK])
-        .await?;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]).await?;
     result
 }
 
@@ -32,28 +28,15 @@ pub struct MigrateReport {
 }
 
 async fn run(client: &mut Client) -> Result<MigrateReport, DbError> {
-    let report = embedded::migrations::runner()
-        .run_async(client)
-        .await
-        .map_err(|e| DbError::Migration(e.to_string()))?;
-    let applied_migrations = report
-        .applied_migrations()
-        .iter()
-        .map(|m| m.to_string())
-        .collect();
+    let report =
+        embedded::migrations::runner().run_async(client).await.map_err(|e| DbError::Migration(e.to_string()))?;
+    let applied_migrations = report.applied_migrations().iter().map(|m| m.to_string()).collect();
 
     let tx = client.transaction().await?;
     for (name, text) in SQL_FILES {
-        tx.batch_execute(text)
-            .await
-            .map_err(|e| DbError::SqlFile(name.to_string(), super::describe(&e)))?;
+        tx.batch_execute(text).await.map_err(|e| DbError::SqlFile(name.to_string(), super::describe(&e)))?;
     }
-    let rows = tx
-        .query(
-            "SELECT partition_name FROM maintain_partitions() WHERE action = 'created'",
-            &[],
-        )
-        .await?;
+    let rows = tx.query("SELECT partition_name FROM maintain_partitions() WHERE action = 'created'", &[]).await?;
     tx.commit().await?;
     Ok(MigrateReport {
         applied_migrations,

@@ -42,9 +42,8 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 pub fn parse_config(url: &str) -> Result<tokio_postgres::Config, DbError> {
-    let mut cfg: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| DbError::Config(e.to_string()))?;
+    let mut cfg: tokio_postgres::Config =
+        url.parse().map_err(|e: tokio_postgres::Error| DbError::Config(e.to_string()))?;
     if cfg.get_connect_timeout().is_none() {
         cfg.connect_timeout(Duration::from_secs(5));
     }
@@ -56,13 +55,7 @@ pub fn parse_config(url: &str) -> Result<tokio_postgres::Config, DbError> {
 
 pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
     let cfg = parse_config(url)?;
-    let mgr = Manager::from_config(
-        cfg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(mgr)
         .max_size(size)
         .runtime(Runtime::Tokio1)

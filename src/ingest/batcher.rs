@@ -5,12 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::LogRecord;
-use super::copy_sink::{self, SinkError};
+use super::copy_sink::{CopySink, SinkError};
 use crate::metrics::Metrics;
 
 #[derive(Debug, Clone)]
@@ -27,12 +26,7 @@ pub struct BatcherConfig {
 
 impl Default for BatcherConfig {
     fn default() -> Self {
-        BatcherConfig {
-            writers: 3,
-            max_queued_rows: 200_000,
-            max_batch_rows: 20_000,
-            linger: Duration::ZERO,
-        }
+        BatcherConfig { writers: 3, max_queued_rows: 200_000, max_batch_rows: 20_000, linger: Duration::ZERO }
     }
 }
 
@@ -60,16 +54,11 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    pub fn start(pool: Pool, cfg: BatcherConfig, metrics: Arc<Metrics>) -> Batcher {
+    pub fn start(database_url: String, cfg: BatcherConfig, metrics: Arc<Metrics>) -> Batcher {
         let (tx, rx) = mpsc::unbounded_channel();
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..cfg.writers.max(1) {
-            tokio::spawn(writer(
-                pool.clone(),
-                rx.clone(),
-                cfg.clone(),
-                metrics.clone(),
-            ));
+            tokio::spawn(writer(database_url.clone(), rx.clone(), cfg.clone(), metrics.clone()));
         }
         Batcher {
             queue: tx,
@@ -89,30 +78,18 @@ impl Batcher {
             return Ok(0);
         }
         let n = u32::try_from(records.len()).unwrap_or(u32::MAX);
-        let budget = self
-            .budget
-            .clone()
-            .try_acquire_many_owned(n)
-            .map_err(|_| IngestError::Overloaded(self.queued_rows()))?;
+        let budget =
+            self.budget.clone().try_acquire_many_owned(n).map_err(|_| IngestError::Overloaded(self.queued_rows()))?;
         let (done, wait) = oneshot::channel();
         self.queue
-            .send(Job {
-                records,
-                done,
-                _budget: budget,
-            })
+            .send(Job { records, done, _budget: budget })
             .map_err(|_| IngestError::Unavailable("ingest writers stopped".into()))?;
-        wait.await
-            .unwrap_or_else(|_| Err(IngestError::Unavailable("ingest writer stopped".into())))
+        wait.await.unwrap_or_else(|_| Err(IngestError::Unavailable("ingest writer stopped".into())))
     }
 }
 
-async fn writer(
-    pool: Pool,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
-    cfg: BatcherConfig,
-    metrics: Arc<Metrics>,
-) {
+async fn writer(url: String, rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, cfg: BatcherConfig, metrics: Arc<Metrics>) {
+    let mut sink: Option<CopySink> = None;
     loop {
         let jobs = {
             let mut rx = rx.lock().await;
@@ -124,10 +101,7 @@ async fn writer(
                 let next = match rx.try_recv() {
                     Ok(j) => Some(j),
                     Err(_) if cfg.linger.is_zero() => None,
-                    Err(_) => tokio::time::timeout_at(deadline, rx.recv())
-                        .await
-                        .ok()
-                        .flatten(),
+                    Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
                 };
                 let Some(j) = next else { break };
                 rows += j.records.len();
@@ -135,15 +109,28 @@ async fn writer(
             }
             jobs
         };
-        commit(&pool, jobs, &metrics).await;
+        if sink.as_ref().is_none_or(|s| s.is_closed()) {
+            sink = match CopySink::connect(&url).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "ingest writer cannot connect");
+                    let err = IngestError::Unavailable(e.to_string());
+                    for j in jobs {
+                        let _ = j.done.send(Err(err.clone()));
+                    }
+                    continue;
+                }
+            };
+        }
+        commit(sink.as_ref().expect("connected"), jobs, &metrics).await;
     }
 }
 
 /// Writes jobs in one transaction and answers each. If the database refuses the data, each job is
 /// retried alone, so one bad request cannot fail its neighbours.
-async fn commit(pool: &Pool, jobs: Vec<Job>, metrics: &Metrics) {
+async fn commit(sink: &CopySink, jobs: Vec<Job>, metrics: &Metrics) {
     let started = Instant::now();
-    let result = write_with_partition_retry(pool, &jobs).await;
+    let result = write_with_partition_retry(sink, &jobs).await;
     let rows: usize = jobs.iter().map(|j| j.records.len()).sum();
     metrics.observe_commit(rows, started.elapsed(), result.is_ok());
     match result {
@@ -156,7 +143,7 @@ async fn commit(pool: &Pool, jobs: Vec<Job>, metrics: &Metrics) {
         Err(SinkError::Data(msg)) if jobs.len() > 1 => {
             tracing::warn!(error = %msg, jobs = jobs.len(), "batch refused; retrying its requests one by one");
             for j in jobs {
-                Box::pin(commit(pool, vec![j], metrics)).await;
+                Box::pin(commit(sink, vec![j], metrics)).await;
             }
         }
         Err(e) => {
@@ -174,13 +161,13 @@ async fn commit(pool: &Pool, jobs: Vec<Job>, metrics: &Metrics) {
     }
 }
 
-async fn write_with_partition_retry(pool: &Pool, jobs: &[Job]) -> Result<u64, SinkError> {
+async fn write_with_partition_retry(sink: &CopySink, jobs: &[Job]) -> Result<u64, SinkError> {
     let batches: Vec<&[LogRecord]> = jobs.iter().map(|j| j.records.as_slice()).collect();
-    match copy_sink::write(pool, &batches).await {
+    match sink.write(&batches).await {
         Err(SinkError::NoPartition(m)) => {
             tracing::warn!(error = %m, "a row had no partition; running maintain_partitions() and retrying");
-            copy_sink::ensure_partitions(pool).await?;
-            copy_sink::write(pool, &batches).await
+            sink.ensure_partitions().await?;
+            sink.write(&batches).await
         }
         other => other,
     }

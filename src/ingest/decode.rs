@@ -21,12 +21,7 @@ impl BodyFormat {
         let Some(ct) = ct else {
             return Some(BodyFormat::Json);
         };
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match essence.as_str() {
             "application/json" | "text/json" | "" => Some(BodyFormat::Json),
             "application/x-ndjson"
@@ -41,23 +36,16 @@ impl BodyFormat {
 }
 
 /// Undo `Content-Encoding`, refusing to produce more than `limit` bytes (gzip bombs).
-pub fn decompress(
-    encoding: Option<&str>,
-    body: bytes::Bytes,
-    limit: usize,
-) -> Result<bytes::Bytes, ApiError> {
+pub fn decompress(encoding: Option<&str>, body: bytes::Bytes, limit: usize) -> Result<bytes::Bytes, ApiError> {
     let enc = encoding.map(|e| e.trim().to_ascii_lowercase());
     match enc.as_deref() {
         None | Some("") | Some("identity") => Ok(body),
         Some("gzip") | Some("x-gzip") => {
             let mut out = Vec::with_capacity((body.len() * 4).min(limit));
             let mut dec = flate2::read::MultiGzDecoder::new(&body[..]).take(limit as u64 + 1);
-            dec.read_to_end(&mut out)
-                .map_err(|e| ApiError::bad_request(format!("body is not valid gzip: {e}")))?;
+            dec.read_to_end(&mut out).map_err(|e| ApiError::bad_request(format!("body is not valid gzip: {e}")))?;
             if out.len() > limit {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "decompressed body exceeds the limit of {limit} bytes"
-                )));
+                return Err(ApiError::PayloadTooLarge(format!("decompressed body exceeds the limit of {limit} bytes")));
             }
             Ok(out.into())
         }
@@ -72,9 +60,8 @@ pub fn decompress(
 pub fn items(format: BodyFormat, body: &[u8]) -> Result<Vec<Value>, ApiError> {
     match format {
         BodyFormat::Json => {
-            let v: Value = serde_json::from_slice(body).map_err(|e| {
-                ApiError::invalid_items(vec![ItemError::body(format!("invalid JSON: {e}"))])
-            })?;
+            let v: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::invalid_items(vec![ItemError::body(format!("invalid JSON: {e}"))]))?;
             match v {
                 Value::Array(items) => Ok(items),
                 Value::Object(_) => Ok(vec![v]),
@@ -94,18 +81,10 @@ pub fn items(format: BodyFormat, body: &[u8]) -> Result<Vec<Value>, ApiError> {
                 }
                 match serde_json::from_slice::<Value>(line) {
                     Ok(v) => out.push(v),
-                    Err(e) => errors.push(ItemError::new(
-                        out.len() + errors.len(),
-                        None,
-                        format!("invalid JSON: {e}"),
-                    )),
+                    Err(e) => errors.push(ItemError::new(out.len() + errors.len(), None, format!("invalid JSON: {e}"))),
                 }
             }
-            if errors.is_empty() {
-                Ok(out)
-            } else {
-                Err(ApiError::invalid_items(errors))
-            }
+            if errors.is_empty() { Ok(out) } else { Err(ApiError::invalid_items(errors)) }
         }
     }
 }

@@ -7,10 +7,8 @@ use chrono::{DateTime, Utc};
 use super::LogRecord;
 
 /// Must equal `latency_bounds()` in sql/latency_bounds.sql (a test checks it against the database).
-pub const LATENCY_BOUNDS: [f64; 15] = [
-    5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 250.0, 400.0, 600.0, 800.0, 1000.0, 1500.0, 2500.0,
-    5000.0, 10000.0,
-];
+pub const LATENCY_BOUNDS: [f64; 15] =
+    [5.0, 10.0, 25.0, 50.0, 100.0, 150.0, 250.0, 400.0, 600.0, 800.0, 1000.0, 1500.0, 2500.0, 5000.0, 10000.0];
 pub const BUCKETS: usize = LATENCY_BOUNDS.len() + 1;
 
 /// PostgreSQL's `width_bucket(x, latency_bounds())`: how many bounds are <= x.
@@ -34,10 +32,7 @@ pub struct Deltas(BTreeMap<(String, i64), Delta>);
 
 impl Deltas {
     pub fn add(&mut self, r: &LogRecord) {
-        let d = self
-            .0
-            .entry((r.service.clone(), r.ts.timestamp()))
-            .or_default();
+        let d = self.0.entry((r.service.clone(), r.ts.timestamp())).or_default();
         d.total += 1;
         d.errors += r.level.is_error() as i64;
         if let Some(l) = r.latency_ms {
@@ -60,8 +55,7 @@ impl Deltas {
         let mut c = Columns::default();
         for ((service, sec), d) in &self.0 {
             c.services.push(service.clone());
-            c.buckets
-                .push(DateTime::<Utc>::from_timestamp(*sec, 0).expect("validated ts"));
+            c.buckets.push(DateTime::<Utc>::from_timestamp(*sec, 0).expect("validated ts"));
             c.totals.push(d.total);
             c.errors.push(d.errors);
             c.latency_counts.push(d.latency_count);

@@ -53,11 +53,7 @@ pub fn validate_batch(
             Err(mut e) => errors.append(&mut e),
         }
     }
-    if errors.is_empty() {
-        Ok(records)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(records) } else { Err(errors) }
 }
 
 pub fn validate_item(
@@ -70,16 +66,11 @@ pub fn validate_item(
     let mut obj = match item {
         Value::Object(m) => m,
         other => {
-            return Err(vec![ItemError::new(
-                index,
-                None,
-                format!("expected a log object, got {}", kind(&other)),
-            )]);
+            return Err(vec![ItemError::new(index, None, format!("expected a log object, got {}", kind(&other)))]);
         }
     };
     let mut errs = Vec::new();
-    let mut err =
-        |field: &str, msg: String| errs.push(ItemError::new(index, Some(field.to_string()), msg));
+    let mut err = |field: &str, msg: String| errs.push(ItemError::new(index, Some(field.to_string()), msg));
 
     let service = match obj.remove("service") {
         None | Some(Value::Null) => {
@@ -117,10 +108,7 @@ pub fn validate_item(
             None => {
                 err(
                     k,
-                    format!(
-                        "unknown level {:?} (expected DEBUG, INFO, WARN, ERROR or FATAL, any case)",
-                        truncate(&s)
-                    ),
+                    format!("unknown level {:?} (expected DEBUG, INFO, WARN, ERROR or FATAL, any case)", truncate(&s)),
                 );
                 None
             }
@@ -151,23 +139,11 @@ pub fn validate_item(
         (_, Some(Value::String(s))) if s.is_empty() => Some(now),
         (k, Some(v)) => match parse_ts(&v) {
             Ok(t) if t < range.oldest => {
-                err(
-                    k,
-                    format!(
-                        "{t} is older than the retention window (oldest accepted: {})",
-                        range.oldest
-                    ),
-                );
+                err(k, format!("{t} is older than the retention window (oldest accepted: {})", range.oldest));
                 None
             }
             Ok(t) if t > range.newest => {
-                err(
-                    k,
-                    format!(
-                        "{t} is too far in the future (newest accepted: {})",
-                        range.newest
-                    ),
-                );
+                err(k, format!("{t} is too far in the future (newest accepted: {})", range.newest));
                 None
             }
             Ok(t) => Some(t),
@@ -183,10 +159,7 @@ pub fn validate_item(
         Some(Value::Number(n)) => match n.as_i64() {
             Some(c) if (100..=599).contains(&c) => Some(c as i32),
             Some(c) => {
-                err(
-                    "status_code",
-                    format!("{c} is not an HTTP status code (100..599)"),
-                );
+                err("status_code", format!("{c} is not an HTTP status code (100..599)"));
                 None
             }
             None => {
@@ -195,10 +168,7 @@ pub fn validate_item(
             }
         },
         Some(v) => {
-            err(
-                "status_code",
-                format!("must be an integer, got {}", kind(&v)),
-            );
+            err("status_code", format!("must be an integer, got {}", kind(&v)));
             None
         }
     };
@@ -212,10 +182,7 @@ pub fn validate_item(
                 None
             }
             _ => {
-                err(
-                    "latency_ms",
-                    format!("{n} is out of range (0..{} ms)", limits.max_latency_ms),
-                );
+                err("latency_ms", format!("{n} is out of range (0..{} ms)", limits.max_latency_ms));
                 None
             }
         },
@@ -243,17 +210,12 @@ pub fn validate_item(
         if let Err(m) = check_json(&v, "attrs") {
             errs.push(ItemError::new(index, Some(m.0), m.1));
         }
-        let size = serde_json::to_vec(&v)
-            .map(|b| b.len())
-            .unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX);
         if size > limits.max_attrs_bytes {
             errs.push(ItemError::new(
                 index,
                 Some("attrs".into()),
-                format!(
-                    "extra fields take {size} bytes, more than the limit of {}",
-                    limits.max_attrs_bytes
-                ),
+                format!("extra fields take {size} bytes, more than the limit of {}", limits.max_attrs_bytes),
             ));
         }
         Some(v)
@@ -274,10 +236,7 @@ pub fn validate_item(
 }
 
 /// The first alias present, and its value; the other aliases stay in the object (-> attrs).
-fn take_alias(
-    obj: &mut Map<String, Value>,
-    keys: &'static [&'static str],
-) -> (&'static str, Option<Value>) {
+fn take_alias(obj: &mut Map<String, Value>, keys: &'static [&'static str]) -> (&'static str, Option<Value>) {
     for k in keys {
         if let Some(v) = obj.remove(*k) {
             return (k, Some(v));
@@ -292,10 +251,7 @@ fn check_text(s: &str, max: usize) -> Result<(), String> {
         return Err("contains a NUL character, which PostgreSQL text cannot store".into());
     }
     if s.len() > max {
-        return Err(format!(
-            "is {} bytes long, more than the limit of {max}",
-            s.len()
-        ));
+        return Err(format!("is {} bytes long, more than the limit of {max}", s.len()));
     }
     Ok(())
 }
@@ -303,13 +259,8 @@ fn check_text(s: &str, max: usize) -> Result<(), String> {
 /// jsonb cannot hold NUL either, in keys or in strings.
 fn check_json(v: &Value, path: &str) -> Result<(), (String, String)> {
     match v {
-        Value::String(s) if s.contains('\0') => {
-            Err((path.to_string(), "contains a NUL character".into()))
-        }
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, x)| check_json(x, &format!("{path}[{i}]"))),
+        Value::String(s) if s.contains('\0') => Err((path.to_string(), "contains a NUL character".into())),
+        Value::Array(a) => a.iter().enumerate().try_for_each(|(i, x)| check_json(x, &format!("{path}[{i}]"))),
         Value::Object(m) => m.iter().try_for_each(|(k, x)| {
             let p = format!("{path}.{k}");
             if k.contains('\0') {
@@ -337,16 +288,10 @@ pub fn parse_ts(v: &Value) -> Result<DateTime<Utc>, String> {
             if let Ok(x) = t.parse::<f64>() {
                 return epoch(x);
             }
-            Err(format!(
-                "cannot parse {:?} as a timestamp (RFC 3339 or epoch seconds/ms/ns)",
-                truncate(t)
-            ))
+            Err(format!("cannot parse {:?} as a timestamp (RFC 3339 or epoch seconds/ms/ns)", truncate(t)))
         }
         Value::Number(n) => epoch(n.as_f64().unwrap_or(f64::NAN)),
-        other => Err(format!(
-            "must be an RFC 3339 string or an epoch number, got {}",
-            kind(other)
-        )),
+        other => Err(format!("must be an RFC 3339 string or an epoch number, got {}", kind(other))),
     }
 }
 
@@ -365,8 +310,7 @@ fn epoch(x: f64) -> Result<DateTime<Utc>, String> {
     };
     let whole = secs.floor();
     let nanos = ((secs - whole) * 1e9).round().min(999_999_999.0) as u32;
-    DateTime::from_timestamp(whole as i64, nanos)
-        .ok_or_else(|| format!("epoch timestamp {x} is out of range"))
+    DateTime::from_timestamp(whole as i64, nanos).ok_or_else(|| format!("epoch timestamp {x} is out of range"))
 }
 
 fn truncate(s: &str) -> String {
@@ -380,10 +324,7 @@ mod tests {
 
     fn range() -> TsRange {
         let now = Utc::now();
-        TsRange {
-            oldest: now - chrono::Duration::days(7),
-            newest: now + chrono::Duration::days(1),
-        }
+        TsRange { oldest: now - chrono::Duration::days(7), newest: now + chrono::Duration::days(1) }
     }
 
     fn one(v: Value) -> Result<LogRecord, Vec<ItemError>> {
@@ -391,17 +332,15 @@ mod tests {
     }
 
     fn fields(v: Value) -> Vec<String> {
-        one(v)
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.field.unwrap_or_default())
-            .collect()
+        one(v).unwrap_err().into_iter().map(|e| e.field.unwrap_or_default()).collect()
     }
 
     #[test]
     fn the_original_collectors_item_is_accepted() {
-        let r = one(json!({"service": "auth", "level": "error", "message": "boom", "latency_ms": 12.5, "status_code": 503}))
-            .unwrap();
+        let r = one(
+            json!({"service": "auth", "level": "error", "message": "boom", "latency_ms": 12.5, "status_code": 503}),
+        )
+        .unwrap();
         assert_eq!(r.level, Level::Error);
         assert_eq!(r.status_code, Some(503));
         assert_eq!(r.attrs, None);
@@ -415,10 +354,7 @@ mod tests {
         assert_eq!(r.level, Level::Warn);
         assert_eq!(r.message.as_deref(), Some("m"));
         assert_eq!(r.ts.to_rfc3339(), "2026-11-24T01:02:03+00:00");
-        assert_eq!(
-            r.attrs,
-            Some(json!({"host": "h1", "log": "second message alias goes to attrs"}))
-        );
+        assert_eq!(r.attrs, Some(json!({"host": "h1", "log": "second message alias goes to attrs"})));
     }
 
     #[test]
@@ -431,63 +367,33 @@ mod tests {
 
     #[test]
     fn every_bad_field_is_reported() {
-        let f = fields(
-            json!({"level": "LOUD", "status_code": 700, "latency_ms": -1, "ts": "yesterday"}),
-        );
-        assert_eq!(
-            f,
-            vec!["service", "level", "ts", "status_code", "latency_ms"]
-        );
+        let f = fields(json!({"level": "LOUD", "status_code": 700, "latency_ms": -1, "ts": "yesterday"}));
+        assert_eq!(f, vec!["service", "level", "ts", "status_code", "latency_ms"]);
     }
 
     #[test]
     fn nul_bytes_are_refused_in_columns_and_in_attrs() {
-        assert_eq!(
-            fields(json!({"service": "a\u{0}b", "level": "INFO"})),
-            vec!["service"]
-        );
-        assert_eq!(
-            fields(json!({"service": "a", "level": "INFO", "x": {"y": "\u{0}"}})),
-            vec!["attrs.x.y"]
-        );
+        assert_eq!(fields(json!({"service": "a\u{0}b", "level": "INFO"})), vec!["service"]);
+        assert_eq!(fields(json!({"service": "a", "level": "INFO", "x": {"y": "\u{0}"}})), vec!["attrs.x.y"]);
     }
 
     #[test]
     fn non_integer_status_and_absurd_ts_are_refused() {
-        assert_eq!(
-            fields(json!({"service": "a", "level": "INFO", "status_code": 200.5})),
-            vec!["status_code"]
-        );
-        assert_eq!(
-            fields(json!({"service": "a", "level": "INFO", "ts": "1970-01-01T00:00:00Z"})),
-            vec!["ts"]
-        );
-        assert_eq!(
-            fields(json!({"service": "a", "level": "INFO", "ts": "2999-01-01T00:00:00Z"})),
-            vec!["ts"]
-        );
+        assert_eq!(fields(json!({"service": "a", "level": "INFO", "status_code": 200.5})), vec!["status_code"]);
+        assert_eq!(fields(json!({"service": "a", "level": "INFO", "ts": "1970-01-01T00:00:00Z"})), vec!["ts"]);
+        assert_eq!(fields(json!({"service": "a", "level": "INFO", "ts": "2999-01-01T00:00:00Z"})), vec!["ts"]);
     }
 
     #[test]
     fn missing_or_empty_ts_means_now() {
         let now = Utc::now();
-        let r = validate_item(
-            0,
-            json!({"service": "a", "level": "INFO", "ts": ""}),
-            &Limits::default(),
-            range(),
-            now,
-        );
+        let r = validate_item(0, json!({"service": "a", "level": "INFO", "ts": ""}), &Limits::default(), range(), now);
         assert_eq!(r.unwrap().ts, now);
     }
 
     #[test]
     fn a_batch_with_one_bad_item_yields_only_that_items_errors() {
-        let items = vec![
-            json!({"service": "a", "level": "INFO"}),
-            json!(42),
-            json!({"service": "b", "level": "INFO"}),
-        ];
+        let items = vec![json!({"service": "a", "level": "INFO"}), json!(42), json!({"service": "b", "level": "INFO"})];
         let errs = validate_batch(items, &Limits::default(), range(), Utc::now()).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].index, Some(1));

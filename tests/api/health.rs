@@ -17,10 +17,7 @@ async fn wait_status(app: &Proc, want: u16) -> serde_json::Value {
         if s == want {
             return body;
         }
-        assert!(
-            Instant::now() < deadline,
-            "health stayed {s} ({body}), wanted {want}"
-        );
+        assert!(Instant::now() < deadline, "health stayed {s} ({body}), wanted {want}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -44,10 +41,7 @@ async fn health_turns_503_when_the_database_stops_and_recovers_when_it_returns()
     pg.stop();
     let body = wait_status(&app, 503).await;
     assert_eq!(body["status"], "unavailable");
-    assert!(
-        body["error"].as_str().unwrap().contains("database"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("database"), "{body}");
 
     pg.restart();
     wait_status(&app, 200).await;

@@ -18,26 +18,18 @@ pub fn repo() -> PathBuf {
 }
 
 fn base_url() -> String {
-    std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL is not set: run the tests with scripts/test.sh")
+    std::env::var("DATABASE_URL").expect("DATABASE_URL is not set: run the tests with scripts/test.sh")
 }
 
 /// `url` with its database name replaced.
 pub fn url_for(url: &str, db: &str) -> String {
-    let (head, _) = url
-        .rsplit_once('/')
-        .expect("DATABASE_URL has a database name");
-    let query = url
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
+    let (head, _) = url.rsplit_once('/').expect("DATABASE_URL has a database name");
+    let query = url.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
     format!("{head}/{db}{query}")
 }
 
 pub async fn connect(url: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
     tokio::spawn(conn);
     client
 }
@@ -45,10 +37,7 @@ pub async fn connect(url: &str) -> Client {
 fn schema_hash() -> u64 {
     let mut h = DefaultHasher::new();
     for dir in ["migrations", "sql"] {
-        let mut files: Vec<_> = std::fs::read_dir(repo().join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut files: Vec<_> = std::fs::read_dir(repo().join(dir)).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
         for f in files {
             f.file_name().hash(&mut h);
@@ -66,51 +55,22 @@ async fn template() -> &'static str {
         .get_or_init(|| async {
             let name = format!("logmon_tpl_{:016x}", schema_hash());
             let admin = connect(&base_url()).await;
-            admin
-                .execute("SELECT pg_advisory_lock(7245)", &[])
-                .await
-                .unwrap();
-            let exists = admin
-                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-                .await
-                .unwrap()
-                .is_some();
+            admin.execute("SELECT pg_advisory_lock(7245)", &[]).await.unwrap();
+            let exists =
+                admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await.unwrap().is_some();
             if !exists {
                 let building = format!("{name}_building");
-                admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {building}"))
-                    .await
-                    .unwrap();
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {building}"))
-                    .await
-                    .unwrap();
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS {building}")).await.unwrap();
+                admin.batch_execute(&format!("CREATE DATABASE {building}")).await.unwrap();
                 let out = std::process::Command::new(BIN)
-                    .args([
-                        "migrate",
-                        "--database-url",
-                        &url_for(&base_url(), &building),
-                    ])
+                    .args(["migrate", "--database-url", &url_for(&base_url(), &building)])
                     .output()
                     .unwrap();
-                assert!(
-                    out.status.success(),
-                    "logmon migrate failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                admin
-                    .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
-                    .await
-                    .unwrap();
-                admin
-                    .batch_execute(&format!("ALTER DATABASE {name} WITH is_template true"))
-                    .await
-                    .unwrap();
+                assert!(out.status.success(), "logmon migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+                admin.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}")).await.unwrap();
+                admin.batch_execute(&format!("ALTER DATABASE {name} WITH is_template true")).await.unwrap();
             }
-            admin
-                .execute("SELECT pg_advisory_unlock(7245)", &[])
-                .await
-                .unwrap();
+            admin.execute("SELECT pg_advisory_unlock(7245)", &[]).await.unwrap();
             name
         })
         .await
@@ -135,10 +95,7 @@ pub async fn fresh_db() -> TestDb {
     // CREATE DATABASE ... TEMPLATE fails while anyone else copies the same template: retry briefly.
     let mut tries = 0;
     loop {
-        match admin
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {tpl}"))
-            .await
-        {
+        match admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {tpl}")).await {
             Ok(()) => break,
             Err(e) if tries < 50 => {
                 tries += 1;
@@ -148,18 +105,11 @@ pub async fn fresh_db() -> TestDb {
             Err(e) => panic!("create test database: {e}"),
         }
     }
-    TestDb {
-        url: url_for(&base_url(), &name),
-        name,
-    }
+    TestDb { url: url_for(&base_url(), &name), name }
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The real `logmon` binary running a long-lived subcommand; killed when dropped.
@@ -189,20 +139,13 @@ pub async fn spawn_collector(db_url: &str, extra: &[&str]) -> Proc {
     args.extend_from_slice(extra);
     let child = spawn(&args);
     wait_for_port(port).await;
-    Proc {
-        child,
-        base: format!("http://{listen}"),
-        port,
-    }
+    Proc { child, base: format!("http://{listen}"), port }
 }
 
 pub fn spawn(args: &[&str]) -> Child {
     Command::new(BIN)
         .args(args)
-        .env(
-            "RUST_LOG",
-            std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -212,23 +155,14 @@ pub fn spawn(args: &[&str]) -> Child {
 
 pub async fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "logmon did not listen on {port} within 20s"
-        );
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "logmon did not listen on {port} within 20s");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 /// A private PostgreSQL cluster of one test's own (scripts/pg.sh with its own data dir), for
@@ -239,9 +173,7 @@ pub struct PrivateCluster {
 
 impl PrivateCluster {
     pub fn start() -> PrivateCluster {
-        let dir = repo()
-            .join("target")
-            .join(format!("pg-{:08x}", rand::random::<u32>()));
+        let dir = repo().join("target").join(format!("pg-{:08x}", rand::random::<u32>()));
         let c = PrivateCluster { dir };
         c.pg("start");
         c
@@ -253,11 +185,7 @@ impl PrivateCluster {
             .env("LOGMON_PG_DIR", &self.dir)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "pg.sh {cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "pg.sh {cmd}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
@@ -274,15 +202,8 @@ impl PrivateCluster {
     /// A migrated database on this cluster.
     pub fn migrated_url(&self) -> String {
         let url = self.url();
-        let out = std::process::Command::new(BIN)
-            .args(["migrate", "--database-url", &url])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "migrate: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = std::process::Command::new(BIN).args(["migrate", "--database-url", &url]).output().unwrap();
+        assert!(out.status.success(), "migrate: {}", String::from_utf8_lossy(&out.stderr));
         url
     }
 }

@@ -3,4 +3,6 @@
 mod helpers;
 
 mod health;
+mod ingest;
+mod rollup;
 mod schema;

@@ -24,15 +24,8 @@ async fn migrate_twice_changes_nothing() {
     let db = fresh_db().await;
     let before = fingerprint(&db).await;
     for _ in 0..2 {
-        let out = std::process::Command::new(BIN)
-            .args(["migrate", "--database-url", &db.url])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = std::process::Command::new(BIN).args(["migrate", "--database-url", &db.url]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     assert_eq!(fingerprint(&db).await, before);
 }
@@ -41,14 +34,8 @@ async fn migrate_twice_changes_nothing() {
 async fn logs_is_partitioned_with_a_partition_covering_now_and_days_ahead() {
     let db = fresh_db().await;
     let c = db.client().await;
-    let kind: i8 = c
-        .query_one(
-            "SELECT relkind::text::\"char\" FROM pg_class WHERE relname = 'logs'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let kind: i8 =
+        c.query_one("SELECT relkind::text::\"char\" FROM pg_class WHERE relname = 'logs'", &[]).await.unwrap().get(0);
     assert_eq!(kind as u8, b'p');
     for offset in ["0 hours", "3 days"] {
         let n: i64 = c
@@ -78,29 +65,13 @@ async fn maintain_partitions_creates_ahead_and_drops_past_retention() {
     )
     .await
     .unwrap();
-    let rows = c
-        .query(
-            "SELECT action, partition_name FROM maintain_partitions()",
-            &[],
-        )
-        .await
-        .unwrap();
+    let rows = c.query("SELECT action, partition_name FROM maintain_partitions()", &[]).await.unwrap();
     let actions: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert!(actions.iter().any(|(a, _)| a == "dropped"), "{actions:?}");
-    assert!(
-        actions.iter().filter(|(a, _)| a == "created").count() >= 2,
-        "{actions:?}"
-    );
-    let left: i64 = c
-        .query_one("SELECT count(*) FROM log_rollup WHERE service = 'old'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    assert!(actions.iter().filter(|(a, _)| a == "created").count() >= 2, "{actions:?}");
+    let left: i64 = c.query_one("SELECT count(*) FROM log_rollup WHERE service = 'old'", &[]).await.unwrap().get(0);
     assert_eq!(left, 0, "rollup rows of a dropped partition go with it");
-    let again = c
-        .query("SELECT * FROM maintain_partitions()", &[])
-        .await
-        .unwrap();
+    let again = c.query("SELECT * FROM maintain_partitions()", &[]).await.unwrap();
     assert!(again.is_empty(), "a second run has nothing to do");
 }
 
@@ -112,18 +83,9 @@ async fn default_rules_are_seeded() {
         .query("SELECT name, severity, lookback::text FROM detection_rules WHERE service IS NULL ORDER BY name", &[])
         .await
         .unwrap();
-    let rules: Vec<(String, String, String)> = rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
-    assert!(
-        rules.contains(&("ERROR_SPIKE".into(), "HIGH".into(), "00:05:00".into())),
-        "{rules:?}"
-    );
-    assert!(
-        rules.contains(&("LATENCY_SPIKE".into(), "MED".into(), "00:05:00".into())),
-        "{rules:?}"
-    );
+    let rules: Vec<(String, String, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    assert!(rules.contains(&("ERROR_SPIKE".into(), "HIGH".into(), "00:05:00".into())), "{rules:?}");
+    assert!(rules.contains(&("LATENCY_SPIKE".into(), "MED".into(), "00:05:00".into())), "{rules:?}");
 }
 
 #[tokio::test]
@@ -136,23 +98,14 @@ async fn a_second_unresolved_incident_for_the_same_service_and_type_is_refused()
                           CASE WHEN $1 = 'resolved' THEN now() END, now(), now(), 1, 1, 1)";
     c.execute(insert, &[&"open"]).await.unwrap();
     let err = c.execute(insert, &[&"open"]).await.unwrap_err();
-    assert_eq!(
-        err.as_db_error().unwrap().constraint(),
-        Some("incidents_one_unresolved")
-    );
+    assert_eq!(err.as_db_error().unwrap().constraint(), Some("incidents_one_unresolved"));
     let err = c.execute(insert, &[&"acknowledged"]).await.unwrap_err();
-    assert_eq!(
-        err.as_db_error().unwrap().constraint(),
-        Some("incidents_one_unresolved")
-    );
+    assert_eq!(err.as_db_error().unwrap().constraint(), Some("incidents_one_unresolved"));
     // resolved ones do not count
     c.execute(insert, &[&"resolved"]).await.unwrap();
-    c.execute(
-        "UPDATE incidents SET status = 'resolved', resolved_at = now() WHERE status = 'open'",
-        &[],
-    )
-    .await
-    .unwrap();
+    c.execute("UPDATE incidents SET status = 'resolved', resolved_at = now() WHERE status = 'open'", &[])
+        .await
+        .unwrap();
     c.execute(insert, &[&"open"]).await.unwrap();
 }
 
@@ -183,10 +136,6 @@ async fn every_table_and_function_a_dba_touches_has_a_comment() {
 async fn rust_and_sql_latency_buckets_agree() {
     let db = fresh_db().await;
     let c = db.client().await;
-    let bounds: Vec<f64> = c
-        .query_one("SELECT latency_bounds()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let bounds: Vec<f64> = c.query_one("SELECT latency_bounds()", &[]).await.unwrap().get(0);
     assert_eq!(bounds, logmon::ingest::rollup::LATENCY_BOUNDS.to_vec());
 }

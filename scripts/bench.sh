@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Benchmarks. Every figure is printed next to a baseline measured in the same run.
+#
+#   scripts/bench.sh ingest [ROWS]   raw psql \copy vs logmon over HTTP (batch 1000 and 30, 16 connections)
+#   scripts/bench.sh stats           /stats p50/p99 at 10M rows vs the naive count(*) over raw rows
+#   scripts/bench.sh detect          detection latency and tick cost at 1M vs 10M rows
+#
+# Uses the private cluster (scripts/pg.sh) unless DATABASE_URL is set; works in a database
+# named logmon_bench that it recreates.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/tools.sh
+
+if [ -z "${DATABASE_URL:-}" ]; then scripts/pg.sh start; DATABASE_URL=$(scripts/pg.sh url postgres); fi
+ADMIN_URL=$DATABASE_URL
+BENCH_URL=${ADMIN_URL%/*}/logmon_bench
+WORK=.data/bench
+mkdir -p "$WORK"
+cargo build --release --quiet --bin logmon --example ingest_load
+BIN=target/release/logmon
+LOAD=target/release/examples/ingest_load
+
+fresh_db() {
+  psql "$ADMIN_URL" -qX -c "DROP DATABASE IF EXISTS logmon_bench" -c "CREATE DATABASE logmon_bench" >/dev/null
+  $BIN migrate --database-url "$BENCH_URL" 2>/dev/null
+}
+
+rows_in_db() { psql "$BENCH_URL" -qAtX -c "SELECT count(*) FROM logs"; }
+
+start_collector() {
+  local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  RUST_LOG=warn $BIN collector --database-url "$BENCH_URL" --listen "127.0.0.1:$port" "$@" &
+  COLLECTOR_PID=$!
+  COLLECTOR_URL="http://127.0.0.1:$port"
+  for _ in $(seq 100); do curl -sf "$COLLECTOR_URL/health" >/dev/null && return 0; sleep 0.1; done
+  echo "collector did not start" >&2; exit 1
+}
+
+stop_collector() { kill "$COLLECTOR_PID"; wait "$COLLECTOR_PID" 2>/dev/null || true; }
+
+peak_rss_mb() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$COLLECTOR_PID/status"; }
+
+json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+
+bench_ingest() {
+  local rows=${1:-1000000}
+  local nd="$WORK/workload-$rows.ndjson" tsv="$WORK/workload-$rows.tsv"
+  if [ ! -f "$tsv" ]; then echo "generating $rows rows of workload..." >&2; $LOAD gen --rows "$rows" --ndjson "$nd" --tsv "$tsv"; fi
+  chmod a+r "$tsv"
+
+  echo "== ingest: $rows rows, $(nproc) cores, $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
+  # (a) the physical baseline: psql \copy of the same rows into the same schema. The collector
+  # writes its rollup itself, so the baseline skips the trigger that does it for SQL writers.
+  fresh_db
+  local t0 t1 a
+  t0=$(date +%s.%N)
+  PGOPTIONS="-c logmon.rollup_recorded=on" psql "$BENCH_URL" -qX -c "\\copy logs (ts, service, level, status_code, latency_ms, message, attrs) FROM '$tsv'"
+  t1=$(date +%s.%N)
+  a=$(python3 -c "print(round($rows / ($t1 - $t0)))")
+  [ "$(rows_in_db)" = "$rows" ] || { echo "baseline lost rows" >&2; exit 1; }
+  echo "(a) psql \\copy baseline:        $a rows/s"
+
+  local results=()
+  for batch in 1000 30; do
+    fresh_db
+    start_collector
+    local out; out=$($LOAD send --ndjson "$nd" --url "$COLLECTOR_URL/logs" --batch "$batch" --conns 16)
+    local rss; rss=$(peak_rss_mb)
+    stop_collector
+    local got acked rate
+    got=$(rows_in_db); acked=$(json_field "$out" rows); rate=$(json_field "$out" rows_per_s)
+    [ "$got" = "$acked" ] || { echo "LOST ROWS: acked $acked, stored $got" >&2; exit 1; }
+    local label; [ "$batch" = 1000 ] && label="(b)" || label="(c)"
+    printf '%s logmon batch %-4s x 16 conns: %s rows/s  ratio to (a): %s  peak RSS %s MB  retries %s  (acked %s = stored %s)\n' \
+      "$label" "$batch" "$rate" "$(python3 -c "print(f'{$rate / $a:.2f}')")" "$rss" "$(json_field "$out" retries)" "$acked" "$got"
+  done
+}
+
+case "${1:-}" in
+  ingest) shift; bench_ingest "$@" ;;
+  *) echo "usage: $0 ingest [ROWS] | stats | detect" >&2; exit 2 ;;
+esac
