@@ -10,3 +10,11 @@
 \ir compact_rollup.sql
 \ir window_stats.sql
 \ir service_stats.sql
+\ir interval_label.sql
+\ir severity_rank.sql
+\ir evaluate_rules.sql
+\ir record_incident_change.sql
+\ir detect_incidents.sql
+\ir acknowledge_incident.sql
+\ir resolve_incident.sql
+\ir rebuild_rollup.sql

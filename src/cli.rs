@@ -23,6 +23,34 @@ pub enum Command {
     Migrate(DbArgs),
     /// Serve the HTTP API: POST /logs, GET /health, ...
     Collector(CollectorArgs),
+    /// Run detection: detect_incidents() on new data and every --interval; partition upkeep.
+    Detector(DetectorArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DetectorArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Seconds between detection ticks when no new data arrives.
+    #[arg(long, env = "LOGMON_INTERVAL", default_value_t = 5.0)]
+    pub interval: f64,
+    /// Milliseconds to gather a burst of new-data notifications before a tick.
+    #[arg(long, env = "LOGMON_DEBOUNCE_MS", default_value_t = 100)]
+    pub debounce_ms: u64,
+    /// Seconds between maintain_partitions() runs.
+    #[arg(long, env = "LOGMON_MAINTENANCE_INTERVAL", default_value_t = 3600)]
+    pub maintenance_interval: u64,
+}
+
+impl DetectorArgs {
+    pub fn config(&self) -> crate::detector::DetectorConfig {
+        crate::detector::DetectorConfig {
+            database_url: self.db.database_url.clone(),
+            interval: Duration::from_secs_f64(self.interval.max(0.05)),
+            debounce: Duration::from_millis(self.debounce_ms),
+            maintenance_interval: Duration::from_secs(self.maintenance_interval.max(1)),
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]

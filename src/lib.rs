@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod collector;
 pub mod db;
+pub mod detector;
 pub mod ingest;
 pub mod metrics;
 pub mod telemetry;

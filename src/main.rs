@@ -1,6 +1,6 @@
 use clap::Parser;
 use logmon::cli::{Cli, Command};
-use logmon::{collector, db, shutdown_signal, telemetry};
+use logmon::{collector, db, detector, shutdown_signal, telemetry};
 
 #[tokio::main]
 async fn main() {
@@ -9,6 +9,7 @@ async fn main() {
     let result = match cli.command {
         Command::Migrate(args) => migrate(&args.database_url).await,
         Command::Collector(args) => collector::run(args.config(), shutdown_signal()).await,
+        Command::Detector(args) => detector::run(args.config(), shutdown_signal()).await,
     };
     if let Err(e) = result {
         tracing::error!("{e}");

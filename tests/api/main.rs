@@ -2,6 +2,8 @@
 //! binary, real sockets. One test binary, one module per area.
 mod helpers;
 
+mod detection;
+mod detector;
 mod health;
 mod ingest;
 mod rollup;

@@ -1,0 +1,25 @@
+CREATE OR REPLACE FUNCTION acknowledge_incident(incident_id bigint, who text DEFAULT current_user)
+RETURNS SETOF incidents
+LANGUAGE plpgsql AS $$
+DECLARE
+    inc incidents;
+BEGIN
+    SELECT * INTO inc FROM incidents WHERE id = incident_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'incident % does not exist', incident_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF inc.status = 'resolved' THEN
+        RAISE EXCEPTION 'incident % is resolved and cannot be acknowledged', incident_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF inc.status = 'open' THEN
+        UPDATE incidents SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = who
+        WHERE id = incident_id RETURNING * INTO inc;
+        PERFORM record_incident_change(inc, 'acknowledged', who, now());
+    END IF;
+    RETURN NEXT inc;
+END $$;
+
+COMMENT ON FUNCTION acknowledge_incident(bigint, text) IS
+  'Marks an open incident acknowledged (it keeps updating; escalations are not re-notified). Idempotent for an '
+  'acknowledged incident; raises 55000 for a resolved one and P0002 for an unknown id.';

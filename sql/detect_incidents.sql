@@ -1,0 +1,135 @@
+-- One detection tick: evaluate the rules, then move each (service, incident_type) through its
+-- lifecycle, all in the caller's transaction:
+--   breach seen            -> pending (alert_state.pending_since)
+--   breach held pending_for -> firing: incident opened (event + outbox 'firing')
+--   breach continues       -> incident updated (last_seen_at, observed, peak, window; escalated
+--                             if a stronger rule of the same type breaches: event + outbox)
+--   condition clear        -> recovering (alert_state.clear_since)
+--   clear for resolve_after -> resolved (event + outbox 'resolved')
+-- Safe to call concurrently: callers queue on a transaction-scoped advisory lock, and the unique
+-- partial index incidents_one_unresolved is the final guarantee against duplicates.
+CREATE OR REPLACE FUNCTION detect_incidents(at timestamptz DEFAULT now())
+RETURNS TABLE (incident_id bigint, action text, service text, incident_type text, severity text,
+               status text, summary text, observed double precision, threshold double precision)
+LANGUAGE plpgsql ROWS 10
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    g record;
+    st alert_state;
+    inc incidents;
+    new_id bigint;
+    pend timestamptz;
+    hold interval;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('logmon.detect_incidents'));
+
+    FOR g IN
+        WITH ev AS (SELECT * FROM evaluate_rules(at)),
+        lead AS (
+            -- the strongest breaching rule of each (service, type) speaks for the incident
+            SELECT DISTINCT ON (e.service, e.incident_type) e.*,
+                   min(e.pending_for) OVER (PARTITION BY e.service, e.incident_type) AS min_pending
+            FROM ev e WHERE e.breached
+            ORDER BY e.service, e.incident_type, severity_rank(e.severity) DESC, e.rule_id
+        ),
+        groups AS (
+            SELECT e.service, e.incident_type FROM ev e
+            UNION SELECT a.service, a.incident_type FROM alert_state a
+            UNION SELECT i.service, i.incident_type FROM incidents i WHERE i.status <> 'resolved'
+        )
+        SELECT gr.service AS g_service, gr.incident_type AS g_type, l.*
+        FROM groups gr LEFT JOIN lead l ON l.service = gr.service AND l.incident_type = gr.incident_type
+        ORDER BY gr.service, gr.incident_type
+    LOOP
+        SELECT * INTO st FROM alert_state a WHERE a.service = g.g_service AND a.incident_type = g.g_type;
+        SELECT * INTO inc FROM incidents i
+        WHERE i.service = g.g_service AND i.incident_type = g.g_type AND i.status <> 'resolved';
+
+        IF g.rule_id IS NOT NULL THEN
+            -- breaching
+            IF inc.id IS NULL THEN
+                pend := coalesce(st.pending_since, at);
+                IF at - pend >= g.min_pending THEN
+                    INSERT INTO incidents AS i (service, incident_type, severity, summary, created_at, last_seen_at,
+                                                window_start, window_end, observed, threshold, peak, rule_id, details)
+                    VALUES (g.g_service, g.g_type, g.severity, g.summary, at, at, g.window_start, g.window_end,
+                            g.observed, g.threshold, g.observed, g.rule_id,
+                            jsonb_build_object('rule', g.rule_name, 'kind', g.kind, 'events', g.events, 'pending_since', pend))
+                    ON CONFLICT (service, incident_type) WHERE status <> 'resolved' DO NOTHING
+                    RETURNING i.id INTO new_id;
+                    IF new_id IS NOT NULL THEN
+                        SELECT * INTO inc FROM incidents i WHERE i.id = new_id;
+                        PERFORM record_incident_change(inc, 'opened', 'detector', at);
+                        incident_id := inc.id; action := 'opened';
+                        service := inc.service; incident_type := inc.incident_type; severity := inc.severity;
+                        status := inc.status; summary := inc.summary; observed := inc.observed; threshold := inc.threshold;
+                        RETURN NEXT;
+                    END IF;
+                    pend := NULL;
+                END IF;
+                INSERT INTO alert_state AS a (service, incident_type, pending_since, clear_since, last_eval_at)
+                VALUES (g.g_service, g.g_type, pend, NULL, at)
+                ON CONFLICT (service, incident_type) DO UPDATE
+                    SET pending_since = excluded.pending_since, clear_since = NULL, last_eval_at = excluded.last_eval_at;
+            ELSE
+                action := CASE
+                    WHEN severity_rank(g.severity) > severity_rank(inc.severity) THEN 'escalated'
+                    WHEN g.observed IS DISTINCT FROM inc.observed OR st.clear_since IS NOT NULL OR g.summary <> inc.summary THEN 'updated'
+                END;
+                UPDATE incidents i SET
+                    last_seen_at = greatest(i.last_seen_at, at),
+                    observed = g.observed,
+                    threshold = g.threshold,
+                    peak = CASE WHEN i.rule_id IS NOT DISTINCT FROM g.rule_id THEN greatest(i.peak, g.observed) ELSE g.observed END,
+                    window_start = g.window_start,
+                    window_end = g.window_end,
+                    severity = CASE WHEN action = 'escalated' THEN g.severity ELSE i.severity END,
+                    summary = g.summary,
+                    rule_id = g.rule_id,
+                    details = i.details || jsonb_build_object('rule', g.rule_name, 'kind', g.kind, 'events', g.events)
+                WHERE i.id = inc.id
+                RETURNING * INTO inc;
+                IF action IS NOT NULL THEN
+                    PERFORM record_incident_change(inc, action, 'detector', at);
+                    incident_id := inc.id;
+                    service := inc.service; incident_type := inc.incident_type; severity := inc.severity;
+                    status := inc.status; summary := inc.summary; observed := inc.observed; threshold := inc.threshold;
+                    RETURN NEXT;
+                END IF;
+                UPDATE alert_state a SET pending_since = NULL, clear_since = NULL, last_eval_at = at
+                WHERE a.service = g.g_service AND a.incident_type = g.g_type;
+            END IF;
+        ELSE
+            -- clear
+            IF inc.id IS NOT NULL THEN
+                SELECT r.resolve_after INTO hold FROM detection_rules r WHERE r.id = inc.rule_id;
+                hold := coalesce(hold, interval '0');
+                IF at - coalesce(st.clear_since, at) >= hold THEN
+                    UPDATE incidents i SET status = 'resolved', resolved_at = at, resolved_by = 'detector'
+                    WHERE i.id = inc.id RETURNING * INTO inc;
+                    PERFORM record_incident_change(inc, 'resolved', 'detector', at);
+                    incident_id := inc.id; action := 'resolved';
+                    service := inc.service; incident_type := inc.incident_type; severity := inc.severity;
+                    status := inc.status; summary := inc.summary; observed := inc.observed; threshold := inc.threshold;
+                    RETURN NEXT;
+                    DELETE FROM alert_state a WHERE a.service = g.g_service AND a.incident_type = g.g_type;
+                ELSE
+                    INSERT INTO alert_state AS a (service, incident_type, pending_since, clear_since, last_eval_at)
+                    VALUES (g.g_service, g.g_type, NULL, coalesce(st.clear_since, at), at)
+                    ON CONFLICT (service, incident_type) DO UPDATE
+                        SET pending_since = NULL, clear_since = excluded.clear_since, last_eval_at = excluded.last_eval_at;
+                END IF;
+            ELSIF st.service IS NOT NULL THEN
+                -- a pending breach that did not hold
+                DELETE FROM alert_state a WHERE a.service = g.g_service AND a.incident_type = g.g_type;
+            END IF;
+        END IF;
+    END LOOP;
+END $$;
+
+COMMENT ON FUNCTION detect_incidents(timestamptz) IS
+  'One detection tick at `at` (default now()): evaluates detection_rules and opens, updates, escalates or resolves '
+  'incidents, writing incident_events and notification_outbox rows in the same transaction. Returns what changed. '
+  'Safe to run concurrently (advisory lock + unique index). Example: SELECT * FROM detect_incidents();';

@@ -1,0 +1,129 @@
+//! `logmon detector`: a thin loop around `detect_incidents()`. It wakes on new data (LISTEN
+//! logmon_ingest, debounced) and every `interval` (so quiet services and resolutions are still
+//! evaluated), compacts the rollup, runs partition maintenance, and survives database outages by
+//! reconnecting with backoff. Any number may run at once: the SQL serialises them.
+mod listener;
+
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep, timeout};
+use tokio_postgres::Client;
+
+use crate::db;
+
+#[derive(Debug, Clone)]
+pub struct DetectorConfig {
+    pub database_url: String,
+    pub interval: Duration,
+    pub debounce: Duration,
+    pub maintenance_interval: Duration,
+}
+
+pub async fn run(cfg: DetectorConfig, shutdown: impl std::future::Future<Output = ()>) -> crate::Result {
+    let instance = format!("{}:{}", hostname(), std::process::id());
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            result = session(&cfg, &instance) => {
+                let e = result.expect_err("a session only ends with an error");
+                tracing::warn!(error = %e, retry_in = ?backoff, "detector lost the database; reconnecting");
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+    tracing::info!("detector stopped");
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "host".into())
+}
+
+/// One connected stretch: runs until the database goes away.
+async fn session(cfg: &DetectorConfig, instance: &str) -> Result<(), db::DbError> {
+    let mut listener = listener::listen(&cfg.database_url, "logmon_ingest").await?;
+    let client = db::connect(&cfg.database_url).await?;
+    client.batch_execute("SET application_name = 'logmon-detector'; SET statement_timeout = '60s'").await?;
+    client
+        .execute(
+            "INSERT INTO detector_heartbeat (instance, started_at, last_tick_at) VALUES ($1, now(), now())
+             ON CONFLICT (instance) DO UPDATE SET started_at = now()",
+            &[&instance],
+        )
+        .await?;
+    tracing::info!(interval = ?cfg.interval, "detector connected; listening for new data");
+    let mut next_maintenance = Instant::now();
+    loop {
+        if Instant::now() >= next_maintenance {
+            let made = client.query("SELECT action, partition_name FROM maintain_partitions()", &[]).await?;
+            for r in made {
+                tracing::info!(
+                    action = r.get::<_, String>(0),
+                    partition = r.get::<_, String>(1),
+                    "partition maintenance"
+                );
+            }
+            next_maintenance = Instant::now() + cfg.maintenance_interval;
+        }
+        tick(&client, instance).await?;
+
+        // Sleep until new data (then gather the burst for `debounce`) or the interval passes.
+        match timeout(cfg.interval, listener.wakeups.recv()).await {
+            Ok(Some(())) => {
+                sleep(cfg.debounce).await;
+                while listener.wakeups.try_recv().is_ok() {}
+            }
+            Ok(None) => return Err(db::DbError::Pool("LISTEN connection closed".into())),
+            Err(_) => {}
+        }
+    }
+}
+
+async fn tick(client: &Client, instance: &str) -> Result<(), db::DbError> {
+    let started = Instant::now();
+    let result = client
+        .query("SELECT incident_id, action, service, incident_type, severity, summary FROM detect_incidents()", &[])
+        .await;
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(rows) => {
+            for r in rows {
+                tracing::info!(
+                    id = r.get::<_, i64>(0),
+                    action = r.get::<_, String>(1),
+                    service = r.get::<_, String>(2),
+                    incident_type = r.get::<_, String>(3),
+                    severity = r.get::<_, String>(4),
+                    "incident {}",
+                    r.get::<_, String>(5)
+                );
+            }
+            client.execute("SELECT compact_rollup()", &[]).await?;
+            client
+                .execute(
+                    "UPDATE detector_heartbeat SET last_tick_at = now(), last_success_at = now(), last_duration_ms = $2,
+                            ticks = ticks + 1, last_error = NULL WHERE instance = $1",
+                    &[&instance, &took],
+                )
+                .await?;
+            Ok(())
+        }
+        Err(e) => {
+            let msg = db::describe(&e);
+            tracing::error!(error = %msg, "detect_incidents() failed");
+            let _ = client
+                .execute(
+                    "UPDATE detector_heartbeat SET last_tick_at = now(), last_error = $2 WHERE instance = $1",
+                    &[&instance, &msg],
+                )
+                .await;
+            if client.is_closed() { Err(e.into()) } else { Ok(()) }
+        }
+    }
+}
