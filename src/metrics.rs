@@ -16,6 +16,11 @@ pub struct Outcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Instance {
+    pub instance: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct IncidentLabels {
     pub service: String,
     pub incident_type: String,
@@ -31,8 +36,10 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     pub queued_rows: Gauge,
     pub open_incidents: Family<IncidentLabels, Gauge>,
-    pub detector_tick_seconds: Histogram,
-    pub detector_last_success: Gauge<f64, AtomicU64>,
+    pub detector_tick_seconds: Family<Instance, Gauge<f64, AtomicU64>>,
+    pub detector_last_success: Family<Instance, Gauge<f64, AtomicU64>>,
+    /// Serialises scrapes: the database-backed families are cleared and refilled per scrape.
+    pub scrape: tokio::sync::Mutex<()>,
 }
 
 impl Metrics {
@@ -46,8 +53,9 @@ impl Metrics {
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             queued_rows: Gauge::default(),
             open_incidents: Family::default(),
-            detector_tick_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
-            detector_last_success: Gauge::default(),
+            detector_tick_seconds: Family::default(),
+            detector_last_success: Family::default(),
+            scrape: tokio::sync::Mutex::new(()),
             registry: Registry::default(),
         };
         registry.register("ingest_requests", "Log ingestion requests by outcome", m.ingest_requests.clone());
@@ -56,15 +64,19 @@ impl Metrics {
         registry.register("ingest_batch_rows", "Rows per group-commit transaction", m.batch_rows.clone());
         registry.register("ingest_commit_seconds", "Duration of group-commit transactions", m.commit_seconds.clone());
         registry.register("ingest_queued_rows", "Rows accepted and waiting for their commit", m.queued_rows.clone());
-        registry.register("open_incidents", "Unresolved incidents", m.open_incidents.clone());
         registry.register(
-            "detector_tick_seconds",
-            "Duration of detect_incidents() ticks",
+            "open_incidents",
+            "Unresolved incidents (from the database at scrape time)",
+            m.open_incidents.clone(),
+        );
+        registry.register(
+            "detector_last_tick_duration_seconds",
+            "Duration of each detector's last detect_incidents() tick (from detector_heartbeat)",
             m.detector_tick_seconds.clone(),
         );
         registry.register(
             "detector_last_success_timestamp_seconds",
-            "Unix time of the last successful detector tick",
+            "Unix time of each detector's last successful tick (from detector_heartbeat)",
             m.detector_last_success.clone(),
         );
         Metrics { registry, ..m }
@@ -81,15 +93,50 @@ impl Metrics {
         self.ingest_requests.get_or_create(&Outcome { outcome: outcome.into() }).inc();
     }
 
+    /// The Prometheus text format (0.0.4), which every scraper and promtool read. prometheus-client
+    /// writes OpenMetrics, where a counter's HELP/TYPE name lacks the `_total` its samples carry;
+    /// this renames those lines and drops the OpenMetrics-only `# EOF` / `# UNIT` lines.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
-        out
+        let mut om = String::new();
+        prometheus_client::encoding::text::encode(&mut om, &self.registry).expect("writing to a String");
+        openmetrics_to_prometheus(&om)
     }
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+fn openmetrics_to_prometheus(om: &str) -> String {
+    let counters: std::collections::HashSet<&str> =
+        om.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let mut out = String::with_capacity(om.len());
+    for line in om.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counter_metadata_gets_the_total_suffix_of_its_samples() {
+        let om = "# HELP x_requests Reqs.\n# TYPE x_requests counter\nx_requests_total 3\n# HELP g G.\n# TYPE g gauge\ng 1\n# EOF\n";
+        let text = super::openmetrics_to_prometheus(om);
+        assert_eq!(
+            text,
+            "# HELP x_requests_total Reqs.\n# TYPE x_requests_total counter\nx_requests_total 3\n# HELP g G.\n# TYPE g gauge\ng 1\n"
+        );
     }
 }

@@ -14,5 +14,7 @@ ensure_test_tools() {
   local need=()
   command -v python3 >/dev/null || need+=(python3)
   command -v psql >/dev/null || need+=(postgresql-client)
+  command -v curl >/dev/null || need+=(curl)
+  command -v promtool >/dev/null || need+=(prometheus)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }

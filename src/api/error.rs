@@ -155,6 +155,8 @@ pub async fn recover(rej: warp::Rejection) -> Result<Response, std::convert::Inf
         ApiError::bad_request(e.to_string())
     } else if let Some(e) = rej.find::<warp::filters::body::BodyDeserializeError>() {
         ApiError::bad_request(format!("invalid JSON body: {e}"))
+    } else if rej.find::<warp::reject::LengthRequired>().is_some() {
+        ApiError::bad_request("a Content-Length header is required")
     } else if rej.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::MethodNotAllowed("method not allowed for this endpoint".into())
     } else {
@@ -162,4 +164,10 @@ pub async fn recover(rej: warp::Rejection) -> Result<Response, std::convert::Inf
         ApiError::Internal("internal error".into())
     };
     Ok(err.into_response())
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        ApiError::from(crate::db::DbError::from(e))
+    }
 }

@@ -3,7 +3,12 @@
 pub mod body;
 pub mod error;
 pub mod health;
+pub mod incidents;
+pub mod json;
 pub mod logs;
+pub mod metrics;
+pub mod params;
+pub mod stats;
 
 use std::sync::{Arc, RwLock};
 
@@ -53,8 +58,26 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(|e| e.into_response())
 }
 
+/// Every route the server answers, as (method, OpenAPI path). `routes()` serves exactly these and
+/// src/api/openapi.json documents exactly these (tests check both).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("POST", "/logs"),
+    ("GET", "/incidents"),
+    ("GET", "/incidents/{id}"),
+    ("POST", "/incidents/{id}/ack"),
+    ("POST", "/incidents/{id}/resolve"),
+    ("GET", "/stats"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+];
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
+    use incidents::Transition;
     let with_state = warp::any().map(move || state.clone());
+    let query = warp::query::<params::Query>();
 
     let health = warp::path!("health").and(warp::get()).and(with_state.clone()).then(health::get);
     let post_logs = warp::path!("logs")
@@ -64,6 +87,46 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .and(warp::body::stream())
         .and(with_state.clone())
         .then(logs::post);
+    let list_incidents =
+        warp::path!("incidents").and(warp::get()).and(query).and(with_state.clone()).then(incidents::list);
+    let get_incident = warp::path!("incidents" / i64).and(warp::get()).and(with_state.clone()).then(incidents::get);
+    let ack = warp::path!("incidents" / i64 / "ack")
+        .and(warp::post())
+        .map(|id| (id, Transition::Acknowledge))
+        .untuple_one()
+        .and(warp::body::stream())
+        .and(with_state.clone())
+        .then(incidents::transition);
+    let resolve = warp::path!("incidents" / i64 / "resolve")
+        .and(warp::post())
+        .map(|id| (id, Transition::Resolve))
+        .untuple_one()
+        .and(warp::body::stream())
+        .and(with_state.clone())
+        .then(incidents::transition);
+    let stats = warp::path!("stats").and(warp::get()).and(query).and(with_state.clone()).then(stats::get);
+    let metrics = warp::path!("metrics").and(warp::get()).and(with_state).then(metrics::get);
+    let openapi = warp::path!("openapi.json")
+        .and(warp::get())
+        .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response());
 
-    health.or(post_logs).unify().recover(error::recover).unify()
+    health
+        .or(post_logs)
+        .unify()
+        .or(list_incidents)
+        .unify()
+        .or(get_incident)
+        .unify()
+        .or(ack)
+        .unify()
+        .or(resolve)
+        .unify()
+        .or(stats)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(openapi)
+        .unify()
+        .recover(error::recover)
+        .unify()
 }

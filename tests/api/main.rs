@@ -6,5 +6,6 @@ mod detection;
 mod detector;
 mod health;
 mod ingest;
+mod read_api;
 mod rollup;
 mod schema;

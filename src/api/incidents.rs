@@ -1,0 +1,114 @@
+//! GET /incidents, GET /incidents/{id}, POST /incidents/{id}/ack|resolve.
+use serde_json::json;
+use warp::reply::{Reply, Response};
+
+use super::body::read_limited;
+use super::error::ApiError;
+use super::json::{INCIDENT_COLUMNS, Incident, IncidentEvent};
+use super::params::{self, Query};
+use super::{AppState, respond};
+
+const STATUSES: &[&str] = &["open", "acknowledged", "resolved", "unresolved"];
+
+pub async fn list(q: Query, state: AppState) -> Response {
+    respond(list_inner(q, &state).await)
+}
+
+async fn list_inner(q: Query, state: &AppState) -> Result<Response, ApiError> {
+    let limit = params::int_in(&q, "limit", 1..=1000, 20)?;
+    let status = params::one_of(&q, "status", STATUSES)?;
+    let service = params::text(&q, "service")?;
+    let since = params::timestamp(&q, "since")?;
+    let client = state.pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents
+             WHERE ($1::text IS NULL OR status = $1 OR ($1 = 'unresolved' AND status <> 'resolved'))
+               AND ($2::text IS NULL OR service = $2)
+               AND ($3::timestamptz IS NULL OR created_at >= $3 OR last_seen_at >= $3)
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        ))
+        .await?;
+    let rows = client.query(&stmt, &[&status, &service, &since, &limit]).await?;
+    let incidents: Vec<Incident> = rows.iter().map(Incident::from_row).collect();
+    Ok(warp::reply::json(&incidents).into_response())
+}
+
+pub async fn get(id: i64, state: AppState) -> Response {
+    respond(get_inner(id, &state).await)
+}
+
+async fn get_inner(id: i64, state: &AppState) -> Result<Response, ApiError> {
+    let client = state.pool.get().await?;
+    let stmt = client.prepare_cached(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1")).await?;
+    let row = client
+        .query_opt(&stmt, &[&id])
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("incident {id} does not exist")))?;
+    let events = client
+        .prepare_cached("SELECT id, at, event, actor, details FROM incident_events WHERE incident_id = $1 ORDER BY id")
+        .await?;
+    let events: Vec<IncidentEvent> = client
+        .query(&events, &[&id])
+        .await?
+        .iter()
+        .map(|r| IncidentEvent { id: r.get(0), at: r.get(1), event: r.get(2), actor: r.get(3), details: r.get(4) })
+        .collect();
+    let mut body = serde_json::to_value(Incident::from_row(&row)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["events"] = json!(events);
+    Ok(warp::reply::json(&body).into_response())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Transition {
+    Acknowledge,
+    Resolve,
+}
+
+/// `body` is optional JSON `{"by": "..."}`: who did it, for the timeline.
+pub async fn transition<S, B>(id: i64, action: Transition, body: S, state: AppState) -> Response
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>> + Send,
+    B: bytes::Buf,
+{
+    let body = read_limited(body, 64 * 1024, state.limits.body_timeout).await;
+    respond(match body {
+        Ok(body) => transition_inner(id, action, body, &state).await,
+        Err(e) => Err(e),
+    })
+}
+
+async fn transition_inner(
+    id: i64,
+    action: Transition,
+    body: bytes::Bytes,
+    state: &AppState,
+) -> Result<Response, ApiError> {
+    let who = if body.iter().all(u8::is_ascii_whitespace) {
+        "api".to_string()
+    } else {
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("body must be JSON like {{\"by\": \"alice\"}}: {e}")))?;
+        match v.get("by") {
+            None | Some(serde_json::Value::Null) => "api".to_string(),
+            Some(serde_json::Value::String(s)) if !s.is_empty() && s.len() <= 256 && !s.contains('\0') => s.clone(),
+            Some(_) => {
+                return Err(ApiError::bad_request("\"by\" must be a non-empty string of at most 256 characters"));
+            }
+        }
+    };
+    let function = match action {
+        Transition::Acknowledge => "acknowledge_incident",
+        Transition::Resolve => "resolve_incident",
+    };
+    let client = state.pool.get().await?;
+    let stmt = client.prepare_cached(&format!("SELECT {INCIDENT_COLUMNS} FROM {function}($1, $2)")).await?;
+    match client.query_one(&stmt, &[&id, &who]).await {
+        Ok(row) => Ok(warp::reply::json(&Incident::from_row(&row)).into_response()),
+        Err(e) => match e.as_db_error().map(|d| (d.code().code().to_string(), d.message().to_string())) {
+            Some((code, msg)) if code == "P0002" => Err(ApiError::NotFound(msg)),
+            Some((code, msg)) if code == "55000" => Err(ApiError::Conflict(msg)),
+            _ => Err(e.into()),
+        },
+    }
+}
