@@ -25,6 +25,89 @@ pub enum Command {
     Collector(CollectorArgs),
     /// Run detection: detect_incidents() on new data and every --interval; partition upkeep.
     Detector(DetectorArgs),
+    /// Send synthetic traffic with scheduled failure scenarios to a collector.
+    Generator(GeneratorArgs),
+    /// Everything in one process for local use: migrate, collector, detector and generator.
+    Up(UpArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GeneratorArgs {
+    /// The collector's base URL.
+    #[arg(long, env = "LOGMON_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TrafficArgs {
+    /// Logs per second, all services together.
+    #[arg(long, env = "LOGMON_RATE", default_value_t = 200.0)]
+    pub rate: f64,
+    /// Logs per request (the original generator sent 30).
+    #[arg(long, env = "LOGMON_BATCH", default_value_t = 30)]
+    pub batch: usize,
+    /// Simulated services, comma-separated.
+    #[arg(
+        long,
+        env = "LOGMON_SERVICES",
+        value_delimiter = ',',
+        default_value = "auth-service,feed-service,db-service"
+    )]
+    pub services: Vec<String>,
+    /// Seed of the random traffic: the same seed gives the same logs.
+    #[arg(long, env = "LOGMON_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Stop after this long (e.g. 90s, 10m); default: run until Ctrl-C.
+    #[arg(long, env = "LOGMON_DURATION", value_parser = crate::generator::scenario::parse_duration)]
+    pub duration: Option<Duration>,
+    /// A failure scenario, repeatable: error-burst:SERVICE:at=60s:for=30s[:rate=0.5],
+    /// latency:SERVICE:at=..:for=..:x5, outage:SERVICE:at=..:for=... Without any, a demo schedule
+    /// (one of each every 10 minutes) runs; `--scenario none` sends normal traffic only.
+    #[arg(long = "scenario", env = "LOGMON_SCENARIO", value_delimiter = ';')]
+    pub scenarios: Vec<String>,
+    /// Concurrent requests in flight.
+    #[arg(long, env = "LOGMON_SENDERS", default_value_t = 4)]
+    pub senders: usize,
+    /// Seconds between progress lines.
+    #[arg(long, env = "LOGMON_REPORT_EVERY", default_value_t = 5)]
+    pub report_every: u64,
+}
+
+impl TrafficArgs {
+    pub fn config(&self, url: String) -> Result<crate::generator::GeneratorConfig, String> {
+        let none = self.scenarios.iter().any(|s| s == "none");
+        let scenarios = self
+            .scenarios
+            .iter()
+            .filter(|s| *s != "none")
+            .map(|s| crate::generator::scenario::Scenario::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::generator::GeneratorConfig {
+            url,
+            rate: self.rate,
+            batch: self.batch,
+            services: self.services.clone(),
+            seed: self.seed,
+            duration: self.duration,
+            demo: scenarios.is_empty() && !none,
+            scenarios,
+            senders: self.senders,
+            report_every: Duration::from_secs(self.report_every.max(1)),
+        })
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub collector: CollectorArgs,
+    #[command(flatten)]
+    pub traffic: TrafficArgs,
+    /// Do not run the generator (collector and detector only).
+    #[arg(long, env = "LOGMON_NO_GENERATOR")]
+    pub no_generator: bool,
 }
 
 #[derive(Debug, Args, Clone)]

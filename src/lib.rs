@@ -6,9 +6,11 @@ pub mod cli;
 pub mod collector;
 pub mod db;
 pub mod detector;
+pub mod generator;
 pub mod ingest;
 pub mod metrics;
 pub mod telemetry;
+pub mod up;
 
 /// Errors at the top of a subcommand: printed once, then the process exits non-zero.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

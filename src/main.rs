@@ -1,6 +1,6 @@
 use clap::Parser;
 use logmon::cli::{Cli, Command};
-use logmon::{collector, db, detector, shutdown_signal, telemetry};
+use logmon::{collector, db, detector, generator, shutdown_signal, telemetry, up};
 
 #[tokio::main]
 async fn main() {
@@ -10,6 +10,17 @@ async fn main() {
         Command::Migrate(args) => migrate(&args.database_url).await,
         Command::Collector(args) => collector::run(args.config(), shutdown_signal()).await,
         Command::Detector(args) => detector::run(args.config(), shutdown_signal()).await,
+        Command::Generator(args) => match args.traffic.config(args.url.clone()) {
+            Ok(cfg) => generator::run(cfg, shutdown_signal()).await.and_then(|s| {
+                if s.failed > 0 {
+                    Err(format!("{} logs were refused by the collector", s.failed).into())
+                } else {
+                    Ok(())
+                }
+            }),
+            Err(e) => Err(e.into()),
+        },
+        Command::Up(args) => up::run(args).await,
     };
     if let Err(e) = result {
         tracing::error!("{e}");

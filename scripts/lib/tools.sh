@@ -16,5 +16,7 @@ ensure_test_tools() {
   command -v psql >/dev/null || need+=(postgresql-client)
   command -v curl >/dev/null || need+=(curl)
   command -v promtool >/dev/null || need+=(prometheus)
+  # validates compose.yml offline (no Docker engine runs on CI machines)
+  command -v docker-compose >/dev/null || need+=(docker-compose)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }

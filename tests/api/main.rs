@@ -2,8 +2,10 @@
 //! binary, real sockets. One test binary, one module per area.
 mod helpers;
 
+mod deploy;
 mod detection;
 mod detector;
+mod e2e;
 mod health;
 mod ingest;
 mod read_api;

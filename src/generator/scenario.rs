@@ -1,0 +1,141 @@
+//! Failure scenarios: `KIND:SERVICE[:key=value...]`, e.g.
+//!   error-burst:feed-service:at=60s:for=30s[:rate=0.5]
+//!   latency:db-service:at=3m:for=1m:x5
+//!   outage:auth-service:at=5m:for=90s
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// This fraction of the service's logs become ERROR with a 5xx status.
+    ErrorBurst { error_rate: f64 },
+    /// Latencies are multiplied by this factor.
+    Latency { factor: f64 },
+    /// The service sends nothing.
+    Outage,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub service: String,
+    pub effect: Effect,
+    pub at: Duration,
+    pub duration: Duration,
+}
+
+impl Scenario {
+    pub fn active(&self, elapsed: Duration) -> bool {
+        elapsed >= self.at && elapsed < self.at + self.duration
+    }
+
+    pub fn label(&self) -> String {
+        let kind = match self.effect {
+            Effect::ErrorBurst { error_rate } => format!("error-burst({:.0}%)", error_rate * 100.0),
+            Effect::Latency { factor } => format!("latency(x{factor})"),
+            Effect::Outage => "outage".into(),
+        };
+        format!("{kind} on {}", self.service)
+    }
+
+    pub fn parse(s: &str) -> Result<Scenario, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() < 2 {
+            return Err(format!(
+                "scenario {s:?}: expected KIND:SERVICE[:at=..][:for=..], e.g. error-burst:feed-service:at=60s:for=30s"
+            ));
+        }
+        let (kind, service) = (parts[0], parts[1]);
+        if service.is_empty() {
+            return Err(format!("scenario {s:?}: the service is empty"));
+        }
+        let mut at = Duration::from_secs(60);
+        let mut duration = Duration::from_secs(30);
+        let mut rate = 0.5;
+        let mut factor = 5.0;
+        for p in &parts[2..] {
+            if let Some(v) = p.strip_prefix("at=") {
+                at = parse_duration(v).map_err(|e| format!("scenario {s:?}: at: {e}"))?;
+            } else if let Some(v) = p.strip_prefix("for=") {
+                duration = parse_duration(v).map_err(|e| format!("scenario {s:?}: for: {e}"))?;
+            } else if let Some(v) = p.strip_prefix("rate=") {
+                rate = v
+                    .parse()
+                    .ok()
+                    .filter(|r: &f64| (0.0..=1.0).contains(r))
+                    .ok_or(format!("scenario {s:?}: rate must be 0..1"))?;
+            } else if let Some(v) = p.strip_prefix('x') {
+                factor = v
+                    .parse()
+                    .ok()
+                    .filter(|f: &f64| *f > 0.0)
+                    .ok_or(format!("scenario {s:?}: x must be a positive factor"))?;
+            } else {
+                return Err(format!("scenario {s:?}: unknown part {p:?}"));
+            }
+        }
+        let effect = match kind {
+            "error-burst" => Effect::ErrorBurst { error_rate: rate },
+            "latency" => Effect::Latency { factor },
+            "outage" => Effect::Outage,
+            other => return Err(format!("scenario {s:?}: unknown kind {other:?} (error-burst, latency, outage)")),
+        };
+        Ok(Scenario { service: service.to_string(), effect, at, duration })
+    }
+}
+
+/// `90s`, `5m`, `1h`, `1500ms`, or plain seconds.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    let v = v.trim();
+    let (num, unit) = v.find(|c: char| c.is_ascii_alphabetic()).map(|i| v.split_at(i)).unwrap_or((v, "s"));
+    let n: f64 = num.parse().map_err(|_| format!("{v:?} is not a duration like 30s, 5m, 1h"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{v:?}: unknown unit {unit:?}")),
+    };
+    if !(0.0..=86_400.0 * 7.0).contains(&secs) {
+        return Err(format!("{v:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// What `logmon up` shows when no scenario is given: one of each, every 10 minutes.
+pub fn demo_schedule(cycle: u32) -> Vec<Scenario> {
+    let base = Duration::from_secs(600 * cycle as u64);
+    [
+        "error-burst:feed-service:at=45s:for=30s",
+        "latency:db-service:at=240s:for=60s:x5",
+        "outage:auth-service:at=420s:for=90s",
+    ]
+    .iter()
+    .map(|s| {
+        let mut sc = Scenario::parse(s).expect("valid demo scenario");
+        sc.at += base;
+        sc
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_parse_with_defaults_and_options() {
+        let s = Scenario::parse("latency:db-service:at=3m:for=1m:x5").unwrap();
+        assert_eq!(s.effect, Effect::Latency { factor: 5.0 });
+        assert_eq!((s.at, s.duration), (Duration::from_secs(180), Duration::from_secs(60)));
+        let s = Scenario::parse("error-burst:feed-service:rate=0.9").unwrap();
+        assert_eq!(s.effect, Effect::ErrorBurst { error_rate: 0.9 });
+        assert!(s.active(Duration::from_secs(70)) && !s.active(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn bad_scenarios_say_what_is_wrong() {
+        assert!(Scenario::parse("flood:feed").unwrap_err().contains("unknown kind"));
+        assert!(Scenario::parse("outage").unwrap_err().contains("expected KIND:SERVICE"));
+        assert!(Scenario::parse("outage:a:at=soon").unwrap_err().contains("at:"));
+        assert!(Scenario::parse("error-burst:a:rate=2").unwrap_err().contains("rate"));
+    }
+}

@@ -1,0 +1,58 @@
+//! `logmon up`: migrate, then collector + detector + generator in one process, for local use.
+//! Ctrl-C (or SIGTERM) stops all three; the data stays in the database.
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::cli::UpArgs;
+use crate::{collector, db, detector, generator};
+
+pub async fn run(args: UpArgs) -> crate::Result {
+    let url = args.collector.db.database_url.clone();
+    let mut client = db::connect(&url).await?;
+    db::migrate::migrate(&mut client).await?;
+    drop(client);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let collector = tokio::spawn(collector::run(args.collector.config(), stopped()));
+    let detector_cfg = detector::DetectorConfig {
+        database_url: url.clone(),
+        interval: Duration::from_secs(5),
+        debounce: Duration::from_millis(100),
+        maintenance_interval: Duration::from_secs(3600),
+    };
+    let detector = tokio::spawn(detector::run(detector_cfg, stopped()));
+
+    let base = format!("http://{}", args.collector.listen);
+    println!();
+    println!("logmon is up");
+    println!("  incidents   curl -s {base}/incidents");
+    println!("  stats       curl -s '{base}/stats?window_minutes=5'");
+    println!("  health      curl -s {base}/health");
+    println!("  metrics     curl -s {base}/metrics");
+    println!("  API doc     {base}/openapi.json");
+    println!("  psql        psql '{url}'");
+    println!("  stop        Ctrl-C (data is kept)");
+    println!();
+
+    let generator = if args.no_generator {
+        None
+    } else {
+        let cfg = args.traffic.config(base.clone())?;
+        Some(tokio::spawn(generator::run(cfg, stopped())))
+    };
+    crate::shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    if let Some(g) = generator {
+        g.await??;
+    }
+    detector.await??;
+    collector.await??;
+    Ok(())
+}
