@@ -6,6 +6,7 @@
 --                             if a stronger rule of the same type breaches: event + outbox)
 --   condition clear        -> recovering (alert_state.clear_since)
 --   clear for resolve_after -> resolved (event + outbox 'resolved')
+-- 'updated' rows are returned (and written to the timeline) at most once a minute per incident.
 -- Safe to call concurrently: callers queue on a transaction-scoped advisory lock, and the unique
 -- partial index incidents_one_unresolved is the final guarantee against duplicates.
 CREATE OR REPLACE FUNCTION detect_incidents(at timestamptz DEFAULT now())
@@ -74,9 +75,15 @@ BEGIN
                 ON CONFLICT (service, incident_type) DO UPDATE
                     SET pending_since = excluded.pending_since, clear_since = NULL, last_eval_at = excluded.last_eval_at;
             ELSE
+                -- The row follows every tick; the timeline gets an 'updated' event when the figures
+                -- changed and the last event is a minute old (or the breach resumed while recovering),
+                -- so a long incident's timeline stays readable.
                 action := CASE
                     WHEN severity_rank(g.severity) > severity_rank(inc.severity) THEN 'escalated'
-                    WHEN g.observed IS DISTINCT FROM inc.observed OR st.clear_since IS NOT NULL OR g.summary <> inc.summary THEN 'updated'
+                    WHEN st.clear_since IS NOT NULL THEN 'updated'
+                    WHEN g.observed IS DISTINCT FROM inc.observed
+                         AND (SELECT max(e.at) FROM incident_events e WHERE e.incident_id = inc.id) <= at - interval '1 minute'
+                         THEN 'updated'
                 END;
                 UPDATE incidents i SET
                     last_seen_at = greatest(i.last_seen_at, at),

@@ -94,15 +94,14 @@ async fn tick(client: &Client, instance: &str) -> Result<(), db::DbError> {
     match result {
         Ok(rows) => {
             for r in rows {
-                tracing::info!(
-                    id = r.get::<_, i64>(0),
-                    action = r.get::<_, String>(1),
-                    service = r.get::<_, String>(2),
-                    incident_type = r.get::<_, String>(3),
-                    severity = r.get::<_, String>(4),
-                    "incident {}",
-                    r.get::<_, String>(5)
-                );
+                let action: String = r.get(1);
+                let (id, service, kind, severity, summary): (i64, String, String, String, String) =
+                    (r.get(0), r.get(2), r.get(3), r.get(4), r.get(5));
+                if action == "updated" {
+                    tracing::debug!(id, action, service, incident_type = kind, severity, "incident {summary}");
+                } else {
+                    tracing::info!(id, action, service, incident_type = kind, severity, "incident {summary}");
+                }
             }
             client.execute("SELECT compact_rollup()", &[]).await?;
             client
