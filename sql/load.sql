@@ -18,3 +18,4 @@
 \ir acknowledge_incident.sql
 \ir resolve_incident.sql
 \ir rebuild_rollup.sql
+\ir grants.sql

@@ -174,6 +174,18 @@ pub struct CollectorArgs {
     /// Seconds a client may take to send a request body.
     #[arg(long, env = "LOGMON_BODY_TIMEOUT", default_value_t = 30)]
     pub body_timeout: u64,
+    /// Seconds a client may take to send a request's headers.
+    #[arg(long, env = "LOGMON_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Most open client connections; beyond it, new connections wait in the listen backlog.
+    #[arg(long, env = "LOGMON_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Bearer token required by POST /logs (default: none required).
+    #[arg(long, env = "LOGMON_INGEST_TOKEN", hide_env_values = true)]
+    pub ingest_token: Option<String>,
+    /// Bearer token required by POST /incidents/{id}/ack and /resolve (default: none required).
+    #[arg(long, env = "LOGMON_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 impl CollectorArgs {
@@ -193,6 +205,12 @@ impl CollectorArgs {
                 max_items: self.max_items,
                 body_timeout: Duration::from_secs(self.body_timeout),
                 fields: Default::default(),
+                ingest_token: self.ingest_token.as_deref().filter(|t| !t.is_empty()).map(crate::api::auth::Secret::new),
+                admin_token: self.admin_token.as_deref().filter(|t| !t.is_empty()).map(crate::api::auth::Secret::new),
+            },
+            server: crate::api::server::ServerLimits {
+                max_connections: self.max_connections,
+                header_timeout: Duration::from_secs(self.header_timeout.max(1)),
             },
         }
     }

@@ -20,6 +20,7 @@ pub struct CollectorConfig {
     pub pool_size: usize,
     pub batcher: BatcherConfig,
     pub limits: ApiLimits,
+    pub server: crate::api::server::ServerLimits,
 }
 
 pub async fn run(
@@ -37,7 +38,7 @@ pub async fn run(
         tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "collector listening on http://{addr}");
-    warp::serve(api::routes(state)).incoming(listener).graceful(shutdown).run().await;
+    api::server::serve(api::routes(state), listener, cfg.server.clone(), shutdown).await;
     tracing::info!("collector stopped");
     Ok(())
 }

@@ -37,7 +37,7 @@ pub async fn run(args: UpArgs) -> crate::Result {
     println!("  health      curl -s {base}/health");
     println!("  metrics     curl -s {base}/metrics");
     println!("  API doc     {base}/openapi.json");
-    println!("  psql        psql '{url}'");
+    println!("  psql        psql '{}'", redact_password(&url));
     println!("  stop        Ctrl-C (data is kept)");
     println!();
 
@@ -55,4 +55,23 @@ pub async fn run(args: UpArgs) -> crate::Result {
     detector.await??;
     collector.await??;
     Ok(())
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`: URLs get printed, passwords must not.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_printed_urls() {
+        assert_eq!(super::redact_password("postgres://app:s3cret@db:5432/logsdb"), "postgres://app:***@db:5432/logsdb");
+        assert_eq!(super::redact_password("postgres://postgres@127.0.0.1:5/x"), "postgres://postgres@127.0.0.1:5/x");
+    }
 }

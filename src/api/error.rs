@@ -133,6 +133,9 @@ impl Reply for ApiError {
         if let Some(s) = retry {
             resp.headers_mut().insert("retry-after", s.into());
         }
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert("www-authenticate", warp::http::HeaderValue::from_static("Bearer"));
+        }
         resp
     }
 }

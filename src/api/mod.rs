@@ -1,5 +1,6 @@
 //! The HTTP API (DESIGN §4): routes, shared state, and how every handler's error becomes a
 //! JSON response (`error.rs`).
+pub mod auth;
 pub mod body;
 pub mod error;
 pub mod health;
@@ -8,6 +9,7 @@ pub mod json;
 pub mod logs;
 pub mod metrics;
 pub mod params;
+pub mod server;
 pub mod stats;
 
 use std::sync::{Arc, RwLock};
@@ -40,6 +42,10 @@ pub struct ApiLimits {
     /// How long a client may take to send its body.
     pub body_timeout: std::time::Duration,
     pub fields: Limits,
+    /// Bearer token required by POST /logs (None: open).
+    pub ingest_token: Option<auth::Secret>,
+    /// Bearer token required by the lifecycle endpoints (None: open).
+    pub admin_token: Option<auth::Secret>,
 }
 
 impl Default for ApiLimits {
@@ -49,6 +55,8 @@ impl Default for ApiLimits {
             max_items: 50_000,
             body_timeout: std::time::Duration::from_secs(30),
             fields: Limits::default(),
+            ingest_token: None,
+            admin_token: None,
         }
     }
 }
@@ -76,12 +84,15 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     use incidents::Transition;
+    let ingest_auth = auth::require(state.limits.ingest_token.clone(), "ingestion");
+    let admin_auth = auth::require(state.limits.admin_token.clone(), "incident lifecycle");
     let with_state = warp::any().map(move || state.clone());
     let query = warp::query::<params::Query>();
 
     let health = warp::path!("health").and(warp::get()).and(with_state.clone()).then(health::get);
     let post_logs = warp::path!("logs")
         .and(warp::post())
+        .and(ingest_auth)
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::header::optional::<String>("content-encoding"))
         .and(warp::body::stream())
@@ -92,6 +103,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
     let get_incident = warp::path!("incidents" / i64).and(warp::get()).and(with_state.clone()).then(incidents::get);
     let ack = warp::path!("incidents" / i64 / "ack")
         .and(warp::post())
+        .and(admin_auth.clone())
         .map(|id| (id, Transition::Acknowledge))
         .untuple_one()
         .and(warp::body::stream())
@@ -99,6 +111,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .then(incidents::transition);
     let resolve = warp::path!("incidents" / i64 / "resolve")
         .and(warp::post())
+        .and(admin_auth)
         .map(|id| (id, Transition::Resolve))
         .untuple_one()
         .and(warp::body::stream())

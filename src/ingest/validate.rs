@@ -399,3 +399,85 @@ mod tests {
         assert_eq!(errs[0].index, Some(1));
     }
 }
+
+/// Fuzzing the parser and validator with generated input (proptest): whatever arrives, they
+/// answer without panicking, and whatever they accept satisfies the table's constraints.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::ingest::decode::{BodyFormat, items};
+    use proptest::prelude::*;
+
+    fn range() -> TsRange {
+        let now = Utc::now();
+        TsRange { oldest: now - chrono::Duration::days(7), newest: now + chrono::Duration::days(1) }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+            prop_oneof![Just("INFO"), Just("error"), Just("2026-11-24T00:00:00Z"), Just(""), Just("\u{0}")]
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("service".to_string()),
+                        Just("level".to_string()),
+                        Just("ts".to_string()),
+                        Just("latency_ms".to_string()),
+                        Just("status_code".to_string()),
+                        Just("msg".to_string()),
+                        Just("date".to_string()),
+                        Just("attrs".to_string()),
+                        ".{0,8}"
+                    ],
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn check(records: &[LogRecord], r: TsRange) {
+        for rec in records {
+            assert!(!rec.service.trim().is_empty() && !rec.service.contains('\0') && rec.service.len() <= 256);
+            assert!(rec.latency_ms.is_none_or(|l| l.is_finite() && l >= 0.0));
+            assert!(rec.status_code.is_none_or(|c| (100..=599).contains(&c)));
+            assert!(rec.ts >= r.oldest && rec.ts <= r.newest);
+            assert!(!rec.message.as_deref().unwrap_or("").contains('\0'));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512), nd in any::<bool>()) {
+            let format = if nd { BodyFormat::NdJson } else { BodyFormat::Json };
+            if let Ok(items) = items(format, &body) {
+                let r = range();
+                if let Ok(records) = validate_batch(items, &Limits::default(), r, Utc::now()) {
+                    check(&records, r);
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_json_items_are_accepted_only_when_valid(v in prop::collection::vec(json_value(), 0..6)) {
+            let r = range();
+            let n = v.len();
+            match validate_batch(v, &Limits::default(), r, Utc::now()) {
+                Ok(records) => { prop_assert_eq!(records.len(), n); check(&records, r); }
+                Err(errs) => prop_assert!(errs.iter().all(|e| e.index.is_some_and(|i| i < n) && !e.error.is_empty())),
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+-- What each logmon role may do in this database (roles: migrations/V3__roles.sql).
+--   logmon_ingest    COPY/INSERT into logs and write its rollup deltas (the collector's writers)
+--   logmon_reader    read everything (the collector's read API, dashboards, analysts)
+--   logmon_operator  acknowledge and resolve incidents
+--   logmon_detector  run detection, compaction and partition maintenance
+-- Functions that must do more than their caller may (create partitions, change incidents) are
+-- SECURITY DEFINER with a fixed search_path, and executable only by the roles that need them.
+GRANT USAGE ON SCHEMA public TO logmon_ingest, logmon_reader, logmon_operator, logmon_detector;
+
+GRANT INSERT ON logs, log_rollup TO logmon_ingest;
+GRANT SELECT ON logmon_settings TO logmon_ingest;
+
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO logmon_reader, logmon_detector;
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON incidents, incident_events, notification_outbox, alert_state,
+    detector_heartbeat, log_rollup TO logmon_detector;
+GRANT UPDATE ON rollup_state TO logmon_detector;
+
+ALTER FUNCTION maintain_partitions() SECURITY DEFINER SET search_path FROM CURRENT;
+ALTER FUNCTION ensure_partitions(timestamptz, timestamptz) SECURITY DEFINER SET search_path FROM CURRENT;
+REVOKE EXECUTE ON FUNCTION maintain_partitions(), ensure_partitions(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION maintain_partitions(), ensure_partitions(timestamptz, timestamptz) TO logmon_ingest, logmon_detector;
+
+ALTER FUNCTION acknowledge_incident(bigint, text) SECURITY DEFINER SET search_path FROM CURRENT;
+ALTER FUNCTION resolve_incident(bigint, text) SECURITY DEFINER SET search_path FROM CURRENT;
+REVOKE EXECUTE ON FUNCTION acknowledge_incident(bigint, text), resolve_incident(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION acknowledge_incident(bigint, text), resolve_incident(bigint, text) TO logmon_operator, logmon_detector;
+
+ALTER FUNCTION rebuild_rollup(timestamptz, timestamptz) SET search_path FROM CURRENT;
+REVOKE EXECUTE ON FUNCTION rebuild_rollup(timestamptz, timestamptz) FROM PUBLIC;
