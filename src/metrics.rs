@@ -89,6 +89,13 @@ impl Metrics {
         self.ingest_rows.get_or_create(&Outcome { outcome: outcome.into() }).inc_by(rows as u64);
     }
 
+    /// Rows refused by validation.
+    pub fn rejected_rows(&self, rows: usize) {
+        if rows > 0 {
+            self.ingest_rows.get_or_create(&Outcome { outcome: "rejected".into() }).inc_by(rows as u64);
+        }
+    }
+
     pub fn request(&self, outcome: &str) {
         self.ingest_requests.get_or_create(&Outcome { outcome: outcome.into() }).inc();
     }

@@ -18,5 +18,28 @@ ensure_test_tools() {
   command -v promtool >/dev/null || need+=(prometheus)
   # validates compose.yml offline (no Docker engine runs on CI machines)
   command -v docker-compose >/dev/null || need+=(docker-compose)
+  # the notification tests deliver to a real Alertmanager; the dashboard test runs headless Chromium
+  command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+  command -v chromium >/dev/null || need+=(chromium)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+  ensure_otel_sdk
+}
+
+# The official OpenTelemetry Python SDK, in a venv under .data/ (the OTLP tests send with it).
+ensure_otel_sdk() {
+  local venv="$PWD/.data/otel-venv"
+  export LOGMON_OTEL_PYTHON="$venv/bin/python"
+  if "$LOGMON_OTEL_PYTHON" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
+    return 0
+  fi
+  echo "installing the OpenTelemetry Python SDK into $venv" >&2
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" >&2; then
+    apt_install python3-venv python3-pip
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    'opentelemetry-sdk>=1.30,<2' 'opentelemetry-exporter-otlp-proto-http>=1.30,<2' >&2
+  "$LOGMON_OTEL_PYTHON" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http'
 }

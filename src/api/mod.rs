@@ -8,6 +8,7 @@ pub mod incidents;
 pub mod json;
 pub mod logs;
 pub mod metrics;
+pub mod otlp;
 pub mod params;
 pub mod server;
 pub mod stats;
@@ -71,6 +72,7 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("POST", "/logs"),
+    ("POST", "/v1/logs"),
     ("GET", "/incidents"),
     ("GET", "/incidents/{id}"),
     ("POST", "/incidents/{id}/ack"),
@@ -92,12 +94,20 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
     let health = warp::path!("health").and(warp::get()).and(with_state.clone()).then(health::get);
     let post_logs = warp::path!("logs")
         .and(warp::post())
-        .and(ingest_auth)
+        .and(ingest_auth.clone())
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::header::optional::<String>("content-encoding"))
         .and(warp::body::stream())
         .and(with_state.clone())
         .then(logs::post);
+    let post_otlp_logs = warp::path!("v1" / "logs")
+        .and(warp::post())
+        .and(ingest_auth)
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::header::optional::<String>("content-encoding"))
+        .and(warp::body::stream())
+        .and(with_state.clone())
+        .then(otlp::post);
     let list_incidents =
         warp::path!("incidents").and(warp::get()).and(query).and(with_state.clone()).then(incidents::list);
     let get_incident = warp::path!("incidents" / i64).and(warp::get()).and(with_state.clone()).then(incidents::get);
@@ -125,6 +135,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
 
     health
         .or(post_logs)
+        .unify()
+        .or(post_otlp_logs)
         .unify()
         .or(list_incidents)
         .unify()

@@ -5,6 +5,7 @@
 pub mod batcher;
 pub mod copy_sink;
 pub mod decode;
+pub mod otlp;
 pub mod record;
 pub mod rollup;
 pub mod validate;

@@ -9,6 +9,7 @@ mod e2e;
 mod health;
 mod hostile;
 mod ingest;
+mod otlp;
 mod read_api;
 mod reliability;
 mod roles;
