@@ -12,7 +12,7 @@ GRANT SELECT ON logmon_settings TO logmon_ingest;
 
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO logmon_reader, logmon_detector;
 
-GRANT SELECT, INSERT, UPDATE, DELETE ON incidents, incident_events, notification_outbox, alert_state,
+GRANT SELECT, INSERT, UPDATE, DELETE ON incidents, incident_events, notification_outbox, notification_deliveries, alert_state,
     detector_heartbeat, log_rollup TO logmon_detector;
 GRANT UPDATE ON rollup_state TO logmon_detector;
 

@@ -10,6 +10,7 @@
 \ir compact_rollup.sql
 \ir window_stats.sql
 \ir service_stats.sql
+\ir service_timeseries.sql
 \ir interval_label.sql
 \ir severity_rank.sql
 \ir evaluate_rules.sql
@@ -18,4 +19,8 @@
 \ir acknowledge_incident.sql
 \ir resolve_incident.sql
 \ir rebuild_rollup.sql
+\ir incident_alert.sql
+\ir render_notification.sql
+\ir claim_notifications.sql
+\ir record_delivery.sql
 \ir grants.sql

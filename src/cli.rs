@@ -23,12 +23,13 @@ pub enum Command {
     Migrate(DbArgs),
     /// Serve the HTTP API: POST /logs, GET /health, ...
     Collector(CollectorArgs),
-    /// Run detection: detect_incidents() on new data and every --interval; partition upkeep.
+    /// Run detection: detect_incidents() on new data and every --interval; partition upkeep;
+    /// notification delivery.
     Detector(DetectorArgs),
     /// Send synthetic traffic with scheduled failure scenarios to a collector.
     Generator(GeneratorArgs),
     /// Everything in one process for local use: migrate, collector, detector and generator.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -105,6 +106,8 @@ pub struct UpArgs {
     pub collector: CollectorArgs,
     #[command(flatten)]
     pub traffic: TrafficArgs,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
     /// Do not run the generator (collector and detector only).
     #[arg(long, env = "LOGMON_NO_GENERATOR")]
     pub no_generator: bool,
@@ -123,16 +126,52 @@ pub struct DetectorArgs {
     /// Seconds between maintain_partitions() runs.
     #[arg(long, env = "LOGMON_MAINTENANCE_INTERVAL", default_value_t = 3600)]
     pub maintenance_interval: u64,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Where the detector delivers notifications (none: it leaves the outbox alone).
+#[derive(Debug, Args, Clone, Default)]
+pub struct NotifyArgs {
+    /// Webhook receiver getting Alertmanager's webhook v4 body (repeatable; env: comma-separated).
+    #[arg(long = "webhook-url", env = "LOGMON_WEBHOOK_URL", value_delimiter = ',')]
+    pub webhook_urls: Vec<String>,
+    /// Slack incoming webhook (or any receiver of {"text": ...}).
+    #[arg(long = "slack-webhook-url", env = "LOGMON_SLACK_WEBHOOK_URL", value_delimiter = ',')]
+    pub slack_webhook_urls: Vec<String>,
+    /// Prometheus Alertmanager base URL, e.g. http://alertmanager:9093 (repeatable, for an HA pair).
+    #[arg(long = "alertmanager-url", env = "LOGMON_ALERTMANAGER_URL", value_delimiter = ',')]
+    pub alertmanager_urls: Vec<String>,
+    /// logmon's URL as people reach it, for links in notifications.
+    #[arg(long, env = "LOGMON_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+}
+
+impl NotifyArgs {
+    pub fn config(&self) -> Result<crate::notify::NotifyConfig, String> {
+        use crate::notify::{Kind, Target};
+        let urls = [
+            (Kind::Webhook, &self.webhook_urls),
+            (Kind::Slack, &self.slack_webhook_urls),
+            (Kind::Alertmanager, &self.alertmanager_urls),
+        ];
+        let targets = urls
+            .into_iter()
+            .flat_map(|(kind, list)| list.iter().filter(|u| !u.trim().is_empty()).map(move |u| Target::new(kind, u)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::notify::NotifyConfig::new(targets, self.public_url.clone()))
+    }
 }
 
 impl DetectorArgs {
-    pub fn config(&self) -> crate::detector::DetectorConfig {
-        crate::detector::DetectorConfig {
+    pub fn config(&self) -> Result<crate::detector::DetectorConfig, String> {
+        Ok(crate::detector::DetectorConfig {
             database_url: self.db.database_url.clone(),
             interval: Duration::from_secs_f64(self.interval.max(0.05)),
             debounce: Duration::from_millis(self.debounce_ms),
             maintenance_interval: Duration::from_secs(self.maintenance_interval.max(1)),
-        }
+            notify: self.notify.config()?,
+        })
     }
 }
 

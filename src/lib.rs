@@ -1,6 +1,7 @@
 //! logmon: log ingestion and incident detection on PostgreSQL. The module tree follows the data:
 //! `api` (HTTP) -> `ingest` (decode, validate, group commit, COPY) -> PostgreSQL (`sql/`) ->
-//! `detector` (thin loop around `detect_incidents()`).
+//! `detector` (thin loop around `detect_incidents()`) -> `notify` (outbox -> webhooks, Slack,
+//! Alertmanager).
 pub mod api;
 pub mod cli;
 pub mod collector;
@@ -9,6 +10,7 @@ pub mod detector;
 pub mod generator;
 pub mod ingest;
 pub mod metrics;
+pub mod notify;
 pub mod telemetry;
 pub mod up;
 

@@ -9,7 +9,10 @@ async fn main() {
     let result = match cli.command {
         Command::Migrate(args) => migrate(&args.database_url).await,
         Command::Collector(args) => collector::run(args.config(), shutdown_signal()).await,
-        Command::Detector(args) => detector::run(args.config(), shutdown_signal()).await,
+        Command::Detector(args) => match args.config() {
+            Ok(cfg) => detector::run(cfg, shutdown_signal()).await,
+            Err(e) => Err(e.into()),
+        },
         Command::Generator(args) => match args.traffic.config(args.url.clone()) {
             Ok(cfg) => generator::run(cfg, shutdown_signal()).await.and_then(|s| {
                 if s.failed > 0 {
@@ -20,7 +23,7 @@ async fn main() {
             }),
             Err(e) => Err(e.into()),
         },
-        Command::Up(args) => up::run(args).await,
+        Command::Up(args) => up::run(*args).await,
     };
     if let Err(e) = result {
         tracing::error!("{e}");

@@ -21,6 +21,12 @@ pub struct Instance {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub target: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct IncidentLabels {
     pub service: String,
     pub incident_type: String,
@@ -36,6 +42,7 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     pub queued_rows: Gauge,
     pub open_incidents: Family<IncidentLabels, Gauge>,
+    pub undelivered_notifications: Family<DeliveryLabels, Gauge>,
     pub detector_tick_seconds: Family<Instance, Gauge<f64, AtomicU64>>,
     pub detector_last_success: Family<Instance, Gauge<f64, AtomicU64>>,
     /// Serialises scrapes: the database-backed families are cleared and refilled per scrape.
@@ -53,6 +60,7 @@ impl Metrics {
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             queued_rows: Gauge::default(),
             open_incidents: Family::default(),
+            undelivered_notifications: Family::default(),
             detector_tick_seconds: Family::default(),
             detector_last_success: Family::default(),
             scrape: tokio::sync::Mutex::new(()),
@@ -68,6 +76,11 @@ impl Metrics {
             "open_incidents",
             "Unresolved incidents (from the database at scrape time)",
             m.open_incidents.clone(),
+        );
+        registry.register(
+            "notifications_undelivered",
+            "Notification deliveries still pending (retrying) or failed, per target (from notification_deliveries)",
+            m.undelivered_notifications.clone(),
         );
         registry.register(
             "detector_last_tick_duration_seconds",

@@ -26,6 +26,7 @@ pub async fn run(args: UpArgs) -> crate::Result {
         interval: Duration::from_secs(5),
         debounce: Duration::from_millis(100),
         maintenance_interval: Duration::from_secs(3600),
+        notify: args.notify.config()?,
     };
     let detector = tokio::spawn(detector::run(detector_cfg, stopped()));
 

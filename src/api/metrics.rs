@@ -1,11 +1,12 @@
-//! GET /metrics: this process's counters plus what the database knows (open incidents, detector
-//! heartbeats), read at scrape time so that every collector reports the same truth.
+//! GET /metrics: this process's counters plus what the database knows (open incidents,
+//! undelivered notifications, detector heartbeats), read at scrape time so that every collector
+//! reports the same truth.
 use warp::http::header::CONTENT_TYPE;
 use warp::reply::{Reply, Response};
 
 use super::error::ApiError;
 use super::{AppState, respond};
-use crate::metrics::{IncidentLabels, Instance};
+use crate::metrics::{DeliveryLabels, IncidentLabels, Instance};
 
 pub async fn get(state: AppState) -> Response {
     respond(inner(&state).await)
@@ -26,6 +27,17 @@ async fn inner(state: &AppState) -> Result<Response, ApiError> {
     for r in open {
         let labels = IncidentLabels { service: r.get(0), incident_type: r.get(1), severity: r.get(2) };
         m.open_incidents.get_or_create(&labels).set(r.get::<_, i64>(3));
+    }
+    let undelivered = client
+        .query(
+            "SELECT target, status, count(*) FROM notification_deliveries WHERE status <> 'delivered' GROUP BY 1, 2",
+            &[],
+        )
+        .await?;
+    m.undelivered_notifications.clear();
+    for r in undelivered {
+        let labels = DeliveryLabels { target: r.get(0), status: r.get(1) };
+        m.undelivered_notifications.get_or_create(&labels).set(r.get::<_, i64>(2));
     }
     let beats = client
         .query(

@@ -13,6 +13,8 @@ pub enum DbError {
     Postgres(#[from] tokio_postgres::Error),
     #[error("database pool: {0}")]
     Pool(String),
+    #[error("database: the LISTEN connection closed")]
+    ListenClosed,
     #[error("invalid database url: {0}")]
     Config(String),
     #[error("migration failed: {0}")]

@@ -1,8 +1,9 @@
 //! `logmon detector`: a thin loop around `detect_incidents()`. It wakes on new data (LISTEN
 //! logmon_ingest, debounced) and every `interval` (so quiet services and resolutions are still
 //! evaluated), compacts the rollup, runs partition maintenance, and survives database outages by
-//! reconnecting with backoff. Any number may run at once: the SQL serialises them.
-mod listener;
+//! reconnecting with backoff. Any number may run at once: the SQL serialises them. Next to it
+//! runs the notifier (`crate::notify`), which delivers the outbox.
+pub(crate) mod listener;
 
 use std::time::Duration;
 
@@ -17,11 +18,15 @@ pub struct DetectorConfig {
     pub interval: Duration,
     pub debounce: Duration,
     pub maintenance_interval: Duration,
+    /// Notification targets; none = the outbox is left alone (another detector may deliver it).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 pub async fn run(cfg: DetectorConfig, shutdown: impl std::future::Future<Output = ()>) -> crate::Result {
     let instance = format!("{}:{}", hostname(), std::process::id());
     tokio::pin!(shutdown);
+    // Dropped (aborted) when the detector stops: a delivery cut short is retried after its lease.
+    let notifier = AbortOnDrop(tokio::spawn(crate::notify::run(cfg.notify.clone(), cfg.database_url.clone())));
     let mut backoff = Duration::from_millis(500);
     loop {
         tokio::select! {
@@ -37,8 +42,17 @@ pub async fn run(cfg: DetectorConfig, shutdown: impl std::future::Future<Output 
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
+    drop(notifier);
     tracing::info!("detector stopped");
     Ok(())
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn hostname() -> String {
@@ -79,7 +93,7 @@ async fn session(cfg: &DetectorConfig, instance: &str) -> Result<(), db::DbError
                 sleep(cfg.debounce).await;
                 while listener.wakeups.try_recv().is_ok() {}
             }
-            Ok(None) => return Err(db::DbError::Pool("LISTEN connection closed".into())),
+            Ok(None) => return Err(db::DbError::ListenClosed),
             Err(_) => {}
         }
     }

@@ -222,3 +222,22 @@ impl Drop for PrivateCluster {
         }
     }
 }
+
+/// A directory under target/ that is removed when dropped.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let path = repo().join("target/test-tmp").join(format!("{prefix}-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

@@ -9,6 +9,7 @@ mod e2e;
 mod health;
 mod hostile;
 mod ingest;
+mod notify;
 mod otlp;
 mod read_api;
 mod reliability;

@@ -1,0 +1,425 @@
+//! Notifications out: the detector delivers the outbox to webhook receivers, Slack-style hooks
+//! and a real Prometheus Alertmanager, retrying what may be retried and nothing else.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use warp::{Filter, Reply};
+
+use crate::helpers::*;
+
+/// One request a receiver got, and what it answered.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    key: Option<String>,
+    body: Value,
+    answered: u16,
+    at: Instant,
+}
+
+/// A local HTTP receiver. `answer(path, n)` decides the status of the n-th request (0-based) to
+/// `path`, with an optional Retry-After.
+struct Receiver {
+    base: String,
+    log: Arc<Mutex<Vec<Received>>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(answer: impl Fn(&str, usize) -> (u16, Option<u64>) + Send + Sync + 'static) -> Receiver {
+        let log: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let answer = Arc::new(answer);
+        let state = log.clone();
+        let route = warp::post()
+            .and(warp::path::full())
+            .and(warp::header::optional::<String>("idempotency-key"))
+            .and(warp::body::json())
+            .map(move |path: warp::path::FullPath, key: Option<String>, body: Value| {
+                let mut log = state.lock().unwrap();
+                let n = log.iter().filter(|r| r.path == path.as_str()).count();
+                let (status, retry_after) = answer(path.as_str(), n);
+                log.push(Received { path: path.as_str().into(), key, body, answered: status, at: Instant::now() });
+                let mut resp =
+                    warp::reply::with_status("ok", warp::http::StatusCode::from_u16(status).unwrap()).into_response();
+                if let Some(s) = retry_after {
+                    resp.headers_mut().insert("retry-after", s.into());
+                }
+                resp
+            });
+        let port = free_port();
+        let server = tokio::spawn(warp::serve(route).run(([127, 0, 0, 1], port)));
+        wait_for_port(port).await;
+        Receiver { base: format!("http://127.0.0.1:{port}"), log, _server: server }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn received(&self, path: &str) -> Vec<Received> {
+        self.log.lock().unwrap().iter().filter(|r| r.path == path).cloned().collect()
+    }
+
+    async fn wait_until(&self, what: &str, ok: impl Fn(&Receiver) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ok(self) {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}; got {:#?}", self.log.lock().unwrap());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Retries in milliseconds, so the tests see several attempts quickly.
+async fn fast_retries(db: &TestDb) {
+    db.client()
+        .await
+        .batch_execute(
+            "UPDATE logmon_settings SET notify_backoff_base = '100 milliseconds', notify_backoff_max = '400 milliseconds'",
+        )
+        .await
+        .unwrap();
+}
+
+/// 600 errors in the last minute: ERROR_SPIKE opens on the detector's next tick.
+async fn error_burst(db: &TestDb, service: &str) {
+    db.client()
+        .await
+        .execute(
+            "INSERT INTO logs (ts, service, level, message)
+             SELECT now() - interval '10 seconds', $1, 'ERROR', 'boom' FROM generate_series(1, 600)",
+            &[&service],
+        )
+        .await
+        .unwrap();
+}
+
+/// The incident's id, once open. Detection is then switched off, so the burst, still in the
+/// window, cannot open a second incident after the test resolves this one.
+async fn wait_for_incident(db: &TestDb, service: &str) -> i64 {
+    let c = db.client().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(r) = c.query_opt("SELECT id FROM incidents WHERE service = $1", &[&service]).await.unwrap() {
+            c.execute("UPDATE detection_rules SET enabled = false", &[]).await.unwrap();
+            return r.get(0);
+        }
+        assert!(Instant::now() < deadline, "no incident for {service}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Resolves the incident (unless the detector, seeing its rule disabled, already did).
+async fn resolve(db: &TestDb, id: i64) {
+    let c = db.client().await;
+    c.execute("SELECT resolve_incident($1, 'on-call') FROM incidents WHERE id = $1 AND status <> 'resolved'", &[&id])
+        .await
+        .unwrap();
+}
+
+fn detector(db: &TestDb, targets: &[&str]) -> tokio::process::Child {
+    let mut args =
+        vec!["detector", "--database-url", &db.url, "--interval", "0.2", "--public-url", "http://logmon.test"];
+    args.extend_from_slice(targets);
+    spawn(&args)
+}
+
+#[tokio::test]
+async fn a_webhook_that_fails_then_recovers_gets_every_notification_once_and_in_order() {
+    let db = fresh_db().await;
+    fast_retries(&db).await;
+    // The webhook answers 503 three times (and 500 once more later), then accepts.
+    let rx = Receiver::start(|path, n| match (path, n) {
+        ("/hook", 0..=2) | ("/hook", 4) => (503, None),
+        _ => (200, None),
+    })
+    .await;
+    let _detector = detector(&db, &["--webhook-url", &rx.url("/hook"), "--slack-webhook-url", &rx.url("/slack")]);
+    error_burst(&db, "checkout").await;
+    let id = wait_for_incident(&db, "checkout").await;
+    rx.wait_until("the firing notification is accepted", |r| r.received("/hook").iter().any(|x| x.answered == 200))
+        .await;
+    resolve(&db, id).await;
+    rx.wait_until("the resolved notification is accepted", |r| {
+        r.received("/hook").iter().filter(|x| x.answered == 200).count() == 2
+            && r.received("/slack").iter().filter(|x| x.answered == 200).count() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // anything doubled would arrive by now
+
+    let hook = rx.received("/hook");
+    let accepted: Vec<&Received> = hook.iter().filter(|x| x.answered == 200).collect();
+    assert_eq!(accepted.len(), 2, "nothing doubled: {hook:#?}");
+    let statuses: Vec<&str> = accepted.iter().map(|x| x.body["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["firing", "resolved"], "nothing lost, in order");
+    let mut keys: HashMap<&str, usize> = HashMap::new();
+    for x in &hook {
+        *keys.entry(x.key.as_deref().expect("every attempt carries an Idempotency-Key")).or_default() += 1;
+    }
+    assert_eq!(keys.len(), 2, "retries repeat the key of their notification: {keys:?}");
+    assert_eq!(hook.len(), 6, "four failed attempts, two accepted");
+
+    // Alertmanager's webhook v4 shape
+    let (firing, resolved) = (&accepted[0].body, &accepted[1].body);
+    assert_eq!(firing["version"], "4");
+    assert_eq!(firing["receiver"], "logmon");
+    let alert = &firing["alerts"][0];
+    assert_eq!(alert["status"], "firing");
+    assert_eq!(alert["labels"]["alertname"], "ERROR_SPIKE");
+    assert_eq!(alert["labels"]["service"], "checkout");
+    assert_eq!(alert["labels"]["severity"], "high");
+    assert_eq!(alert["endsAt"], "0001-01-01T00:00:00Z");
+    assert_eq!(alert["generatorURL"], format!("http://logmon.test/incidents/{id}"));
+    assert!(alert["annotations"]["summary"].as_str().unwrap().contains("error"), "{alert}");
+    assert_eq!(resolved["alerts"][0]["fingerprint"], alert["fingerprint"], "one alert, firing then resolved");
+    assert_ne!(resolved["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+
+    let slack: Vec<String> = rx
+        .received("/slack")
+        .iter()
+        .map(|x| x.body["text"].as_str().expect("Slack body is {\"text\": ...}").to_string())
+        .collect();
+    assert!(slack[0].contains("[FIRING] HIGH ERROR_SPIKE") && slack[0].contains("`checkout`"), "{slack:?}");
+    assert!(slack[1].contains("[RESOLVED]"), "{slack:?}");
+
+    // ... and SQL says so
+    let c = db.client().await;
+    let rows = c
+        .query(
+            "SELECT d.target, o.kind, d.status, d.attempts FROM notification_deliveries d
+             JOIN notification_outbox o ON o.id = d.outbox_id ORDER BY d.target, o.id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String, i32)> = rows
+        .iter()
+        .map(|r| (format!("{}/{}", &r.get::<_, String>(0)[..5], r.get::<_, String>(1)), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("slack/firing".to_string(), "delivered".to_string(), 1),
+            ("slack/resolved".into(), "delivered".into(), 1),
+            ("webho/firing".into(), "delivered".into(), 4),
+            ("webho/resolved".into(), "delivered".into(), 2),
+        ]
+    );
+    let outbox: Vec<String> =
+        c.query("SELECT status FROM notification_outbox", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(outbox, ["delivered", "delivered"]);
+    let notified: i64 = c
+        .query_one("SELECT count(*) FROM incident_events WHERE incident_id = $1 AND event = 'notified'", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(notified, 4, "the timeline shows each delivery");
+}
+
+#[tokio::test]
+async fn a_4xx_is_never_retried_and_a_429_is_retried_no_sooner_than_its_retry_after() {
+    let db = fresh_db().await;
+    fast_retries(&db).await;
+    let rx = Receiver::start(|path, n| match (path, n) {
+        ("/gone", _) => (404, None),
+        ("/busy", 0) => (429, Some(1)),
+        _ => (200, None),
+    })
+    .await;
+    let _detector = detector(&db, &["--webhook-url", &rx.url("/gone"), "--webhook-url", &rx.url("/busy")]);
+    error_burst(&db, "search").await;
+    let id = wait_for_incident(&db, "search").await;
+    rx.wait_until("the throttled hook accepts", |r| r.received("/busy").iter().any(|x| x.answered == 200)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await; // time for a (wrong) retry of the 404
+
+    assert_eq!(rx.received("/gone").len(), 1, "a 404 is final");
+    let busy = rx.received("/busy");
+    assert_eq!(busy.len(), 2);
+    assert!(busy[1].at - busy[0].at >= Duration::from_millis(950), "Retry-After: 1 was honoured");
+
+    let c = db.client().await;
+    let r = c
+        .query_one(
+            "SELECT status, attempts, last_http_status, last_error FROM notification_deliveries
+             WHERE target LIKE 'webhook:%' AND last_http_status = 404",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.get::<_, String>(0), r.get::<_, i32>(1)), ("failed".into(), 1));
+    assert!(r.get::<_, String>(3).contains("not retried"));
+    let outbox: String = c.query_one("SELECT status FROM notification_outbox", &[]).await.unwrap().get(0);
+    assert_eq!(outbox, "failed", "the outbox row shows that a target never got it");
+    let failed: i64 = c
+        .query_one(
+            "SELECT count(*) FROM incident_events WHERE incident_id = $1 AND event = 'notification_failed'",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(failed, 1);
+
+    let app = spawn_collector(&db.url, &[]).await;
+    let metrics = http().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = metrics.lines().find(|l| l.starts_with("logmon_notifications_undelivered{")).unwrap_or_default();
+    assert!(line.contains(r#"status="failed""#) && line.ends_with(" 1"), "on-call can alert on it: {line:?}");
+}
+
+#[tokio::test]
+async fn notifications_written_before_any_target_was_configured_expire_instead_of_flooding() {
+    let db = fresh_db().await;
+    let rx = Receiver::start(|_, _| (200, None)).await;
+    let c = db.client().await;
+    // An old incident whose notification nobody delivered (no detector had targets then).
+    error_burst(&db, "legacy").await;
+    let plain = detector(&db, &[]);
+    let id = wait_for_incident(&db, "legacy").await;
+    drop(plain);
+    c.execute("UPDATE notification_outbox SET created_at = now() - interval '2 hours'", &[]).await.unwrap();
+    let _detector = detector(&db, &["--webhook-url", &rx.url("/hook")]);
+    resolve(&db, id).await;
+    rx.wait_until("the fresh notification arrives", |r| !r.received("/hook").is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got: Vec<String> =
+        rx.received("/hook").iter().map(|x| x.body["logmon"]["event"].as_str().unwrap().to_string()).collect();
+    assert_eq!(got, ["resolved"]);
+    let statuses: Vec<String> = c
+        .query("SELECT status FROM notification_outbox WHERE incident_id = $1 ORDER BY id", &[&id])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(statuses, ["expired", "delivered"]);
+}
+
+/// A real Prometheus Alertmanager (Debian's prometheus-alertmanager), on a free port.
+struct Alertmanager {
+    base: String,
+    _child: tokio::process::Child,
+    _dir: TempDir,
+}
+
+impl Alertmanager {
+    async fn start() -> Alertmanager {
+        let dir = TempDir::new("alertmanager");
+        let config = dir.path.join("alertmanager.yml");
+        std::fs::write(&config, "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n").unwrap();
+        let port = free_port();
+        let child = tokio::process::Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.path.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("prometheus-alertmanager must be installed (scripts/test.sh installs it)");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http().get(format!("{base}/-/ready")).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "Alertmanager did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Alertmanager { base, _child: child, _dir: dir }
+    }
+
+    /// The active alerts for one incident.
+    async fn alerts_for(&self, incident_id: i64) -> Vec<Value> {
+        let all: Vec<Value> =
+            http().get(format!("{}/api/v2/alerts", self.base)).send().await.unwrap().json().await.unwrap();
+        let id = incident_id.to_string();
+        all.into_iter().filter(|a| a["labels"]["incident_id"].as_str() == Some(id.as_str())).collect()
+    }
+}
+
+#[tokio::test]
+async fn an_incident_fires_in_a_real_alertmanager_and_resolves_there() {
+    let db = fresh_db().await;
+    let am = Alertmanager::start().await;
+    let _detector = detector(&db, &["--alertmanager-url", &am.base]);
+    error_burst(&db, "payments").await;
+    let id = wait_for_incident(&db, "payments").await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let alert = loop {
+        if let Some(a) = am.alerts_for(id).await.pop() {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "the alert never appeared in Alertmanager");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(alert["labels"]["alertname"], "ERROR_SPIKE");
+    assert_eq!(alert["labels"]["service"], "payments");
+    assert_eq!(alert["labels"]["severity"], "high");
+    assert_eq!(alert["status"]["state"], "active");
+    assert_eq!(alert["generatorURL"], format!("http://logmon.test/incidents/{id}"));
+
+    resolve(&db, id).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !am.alerts_for(id).await.is_empty() {
+        assert!(Instant::now() < deadline, "the alert was never resolved in Alertmanager");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delivered: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM notification_deliveries WHERE status = 'delivered' AND target LIKE 'alertmanager:%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(delivered, 2, "firing and resolved");
+}
+
+#[tokio::test]
+async fn two_detectors_with_the_same_targets_deliver_each_notification_once() {
+    let db = fresh_db().await;
+    let rx = Receiver::start(|_, _| (200, None)).await;
+    let _a = detector(&db, &["--webhook-url", &rx.url("/hook")]);
+    let _b = detector(&db, &["--webhook-url", &rx.url("/hook")]);
+    error_burst(&db, "twins").await;
+    let id = wait_for_incident(&db, "twins").await;
+    resolve(&db, id).await;
+    rx.wait_until("both notifications arrive", |r| r.received("/hook").len() >= 2).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let events: Vec<String> =
+        rx.received("/hook").iter().map(|x| x.body["logmon"]["event"].as_str().unwrap().to_string()).collect();
+    assert_eq!(events, ["firing", "resolved"]);
+}
+
+#[tokio::test]
+async fn a_delivery_whose_detector_died_is_handed_out_again_with_the_same_key_after_its_lease() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    c.batch_execute(
+        "INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
+                                window_start, window_end, observed, threshold, peak)
+         VALUES ('s', 'ERROR_SPIKE', 'HIGH', 'x', now(), now(), now(), now(), 1, 1, 1);
+         SELECT record_incident_change(i, 'opened', 'test', now()) FROM incidents i;",
+    )
+    .await
+    .unwrap();
+    let claim =
+        "SELECT delivery_id, attempt, idempotency_key FROM claim_notifications(ARRAY['webhook:x#1'], 10, '1 second')";
+    let first = c.query(claim, &[]).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(c.query(claim, &[]).await.unwrap().is_empty(), "leased: nobody else gets it meanwhile");
+    // the claimer dies without calling record_delivery(); its lease runs out
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = c.query(claim, &[]).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].get::<_, i64>(0), first[0].get::<_, i64>(0));
+    assert_eq!(again[0].get::<_, i32>(1), 2, "the attempt is counted");
+    assert_eq!(again[0].get::<_, String>(2), first[0].get::<_, String>(2), "same idempotency key");
+}
