@@ -2,6 +2,7 @@
 //! JSON response (`error.rs`).
 pub mod auth;
 pub mod body;
+pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod incidents;
@@ -12,6 +13,7 @@ pub mod otlp;
 pub mod params;
 pub mod server;
 pub mod stats;
+pub mod timeseries;
 
 use std::sync::{Arc, RwLock};
 
@@ -70,6 +72,7 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
 /// Every route the server answers, as (method, OpenAPI path). `routes()` serves exactly these and
 /// src/api/openapi.json documents exactly these (tests check both).
 pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
     ("GET", "/health"),
     ("POST", "/logs"),
     ("POST", "/v1/logs"),
@@ -78,6 +81,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{id}/ack"),
     ("POST", "/incidents/{id}/resolve"),
     ("GET", "/stats"),
+    ("GET", "/timeseries"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
 ];
@@ -91,6 +95,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
     let with_state = warp::any().map(move || state.clone());
     let query = warp::query::<params::Query>();
 
+    let dashboard = warp::path::end().and(warp::get()).map(dashboard::page);
     let health = warp::path!("health").and(warp::get()).and(with_state.clone()).then(health::get);
     let post_logs = warp::path!("logs")
         .and(warp::post())
@@ -128,12 +133,16 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .and(with_state.clone())
         .then(incidents::transition);
     let stats = warp::path!("stats").and(warp::get()).and(query).and(with_state.clone()).then(stats::get);
+    let timeseries =
+        warp::path!("timeseries").and(warp::get()).and(query).and(with_state.clone()).then(timeseries::get);
     let metrics = warp::path!("metrics").and(warp::get()).and(with_state).then(metrics::get);
     let openapi = warp::path!("openapi.json")
         .and(warp::get())
         .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response());
 
-    health
+    dashboard
+        .or(health)
+        .unify()
         .or(post_logs)
         .unify()
         .or(post_otlp_logs)
@@ -147,6 +156,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .or(resolve)
         .unify()
         .or(stats)
+        .unify()
+        .or(timeseries)
         .unify()
         .or(metrics)
         .unify()

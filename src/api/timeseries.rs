@@ -1,0 +1,59 @@
+//! GET /timeseries: per-service error rate and p95 latency per step over the last window, from
+//! `service_timeseries()` (rollup-backed). Feeds the dashboard's charts; handy for curl too.
+use serde::Serialize;
+use warp::reply::{Reply, Response};
+
+use super::error::ApiError;
+use super::json::ts;
+use super::params::{self, Query};
+use super::{AppState, respond};
+
+#[derive(Debug, Serialize)]
+pub struct Point {
+    pub service: String,
+    /// Start of the step.
+    #[serde(serialize_with = "ts")]
+    pub ts: chrono::DateTime<chrono::Utc>,
+    pub total: i64,
+    pub errors: i64,
+    pub error_rate: f64,
+    pub p95_ms: Option<f64>,
+}
+
+/// The most points per service one request may ask for.
+const MAX_STEPS: i64 = 2000;
+
+pub async fn get(q: Query, state: AppState) -> Response {
+    respond(inner(q, &state).await)
+}
+
+async fn inner(q: Query, state: &AppState) -> Result<Response, ApiError> {
+    let minutes = params::int_in(&q, "window_minutes", 1..=10080, 60)?;
+    let step = params::int_in(&q, "step_minutes", 1..=1440, 1)?;
+    if minutes / step > MAX_STEPS {
+        return Err(ApiError::bad_request(format!(
+            "window_minutes / step_minutes is {}; at most {MAX_STEPS} steps per request (raise step_minutes)",
+            minutes / step
+        )));
+    }
+    let client = state.pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT service, bucket, total, errors, coalesce(error_rate, 0), p95_ms
+             FROM service_timeseries(make_interval(mins => $1::int), make_interval(mins => $2::int))",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&(minutes as i32), &(step as i32)]).await?;
+    let points: Vec<Point> = rows
+        .iter()
+        .map(|r| Point {
+            service: r.get(0),
+            ts: r.get(1),
+            total: r.get(2),
+            errors: r.get(3),
+            error_rate: r.get(4),
+            p95_ms: r.get(5),
+        })
+        .collect();
+    Ok(warp::reply::json(&points).into_response())
+}

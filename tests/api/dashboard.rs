@@ -1,0 +1,140 @@
+//! GET /: the dashboard, rendered by a real headless Chromium (Debian's `chromium`, installed by
+//! scripts/test.sh): charts drawn from the last hour, the open incidents listed, and nothing a
+//! log sender wrote executed as HTML. A screenshot is left in target/dashboard.png.
+use std::process::Command;
+
+use crate::helpers::*;
+
+/// Headless Chromium with a throwaway profile; `what` is --dump-dom or --screenshot=PATH.
+fn chromium(url: &str, what: &str) -> String {
+    let profile = TempDir::new("chromium");
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1280,900",
+            // lets the page's fetches and timers run before the DOM is taken
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path.display()))
+        .arg(what)
+        .arg(url)
+        .output()
+        .expect("chromium must be installed (scripts/test.sh installs it)");
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_dashboard_draws_the_last_hour_per_service_and_lists_open_incidents() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    // An hour of traffic for two services; checkout turns bad in the last ten minutes.
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level, latency_ms)
+         SELECT now() - s * interval '1 second', svc,
+                CASE WHEN svc = 'checkout' AND s < 600 AND s % 3 = 0 THEN 'ERROR' ELSE 'INFO' END,
+                CASE WHEN svc = 'checkout' AND s < 600 THEN 900 ELSE 40 + s % 20 END
+         FROM generate_series(1, 3500, 7) s, unnest(ARRAY['checkout', 'search']) svc;
+         INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
+                                window_start, window_end, observed, threshold, peak)
+         VALUES ('checkout', 'ERROR_SPIKE', 'HIGH', 'errors <img src=x onerror=\"document.title=1\"> spiking',
+                 now() - interval '8 minutes', now(), now() - interval '13 minutes', now(), 620, 500, 620);",
+    )
+    .await
+    .unwrap();
+    let id: i64 = c.query_one("SELECT id FROM incidents", &[]).await.unwrap().get(0);
+    let app = spawn_collector(&db.url, &[]).await;
+
+    let page = http().get(app.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    let outside = html.replace("http://www.w3.org/2000/svg", ""); // the SVG namespace is a name, not a fetch
+    assert!(!outside.contains("http://") && !outside.contains("https://"), "self-contained: nothing from outside");
+    assert!(!html.contains("<script src") && !html.contains("<link"), "self-contained: one file");
+
+    let dom = chromium(&app.url("/"), "--dump-dom");
+    assert!(dom.contains(r#"data-loaded="true""#), "the page loaded its data: {dom}");
+    for chart in ["error-rate-chart", "latency-chart"] {
+        let svg = section(&dom, &format!(r#"<svg id="{chart}""#), "</svg>");
+        for service in ["checkout", "search"] {
+            let path = tag_with(svg, &format!(r#"data-service="{service}""#));
+            let d = section(path, " d=\"", "\"");
+            assert!(d.matches('L').count() >= 30, "{chart}: a line for {service} across the hour, got d={d:?}");
+        }
+        assert!(svg.contains("incident-mark"), "{chart} marks when the incident began");
+    }
+    let row = section(&dom, &format!(r#"data-incident-id="{id}">"#), "</tr>");
+    assert!(row.contains("checkout") && row.contains("ERROR_SPIKE") && row.contains("HIGH"), "{row}");
+    assert!(row.contains("errors &lt;img src=x"), "a summary is shown as text, never run as HTML: {row}");
+    assert!(!dom.contains("<img"), "no element was injected");
+
+    let shot = repo().join("target/dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(&app.url("/"), &format!("--screenshot={}", shot.display()));
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real picture of the page");
+}
+
+/// The part of `s` from `start` up to the next `end`.
+fn section<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let from = s.find(start).unwrap_or_else(|| panic!("{start:?} not found in {s}")) + start.len();
+    let len = s[from..].find(end).unwrap_or_else(|| panic!("{end:?} not found after {start:?}"));
+    &s[from..from + len]
+}
+
+/// The whole start tag that carries `attr`.
+fn tag_with<'a>(s: &'a str, attr: &str) -> &'a str {
+    let at = s.find(attr).unwrap_or_else(|| panic!("{attr:?} not found in {s}"));
+    let from = s[..at].rfind('<').expect("inside a tag");
+    let to = at + s[at..].find('>').expect("tag ends");
+    &s[from..=to]
+}
+
+#[tokio::test]
+async fn timeseries_gives_per_service_points_per_step_and_refuses_bad_parameters() {
+    let db = fresh_db().await;
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO logs (ts, service, level, latency_ms)
+             SELECT date_trunc('minute', now()) - interval '2 minutes' + i * interval '1 second', 'ts-svc',
+                    CASE WHEN i <= 3 THEN 'ERROR' ELSE 'INFO' END, 100
+             FROM generate_series(1, 10) i",
+        )
+        .await
+        .unwrap();
+    let app = spawn_collector(&db.url, &[]).await;
+    let points: serde_json::Value =
+        http().get(app.url("/timeseries?window_minutes=10")).send().await.unwrap().json().await.unwrap();
+    let p = &points.as_array().unwrap()[..];
+    assert_eq!(p.len(), 1, "{points}");
+    let minute: chrono::DateTime<chrono::Utc> =
+        db.client().await.query_one("SELECT date_trunc('minute', min(ts)) FROM logs", &[]).await.unwrap().get(0);
+    let ts = chrono::DateTime::parse_from_rfc3339(p[0]["ts"].as_str().unwrap()).unwrap();
+    assert_eq!(ts, minute, "a point is labelled with the start of its step");
+    assert_eq!(
+        (p[0]["service"].as_str(), p[0]["total"].as_i64(), p[0]["errors"].as_i64()),
+        (Some("ts-svc"), Some(10), Some(3))
+    );
+    assert_eq!(p[0]["error_rate"].as_f64(), Some(0.3));
+    assert_eq!(p[0]["p95_ms"].as_f64(), Some(100.0));
+
+    for (query, field) in [("step_minutes=0", "step_minutes"), ("window_minutes=abc", "window_minutes")] {
+        let r = http().get(app.url(&format!("/timeseries?{query}"))).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["details"][0]["field"], field, "{body}");
+    }
+    let r = http().get(app.url("/timeseries?window_minutes=10080&step_minutes=1")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("at most 2000 steps"));
+}
