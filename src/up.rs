@@ -33,9 +33,11 @@ pub async fn run(args: UpArgs) -> crate::Result {
     let base = format!("http://{}", args.collector.listen);
     println!();
     println!("logmon is up");
+    println!("  dashboard   {base}/");
     println!("  incidents   curl -s {base}/incidents");
     println!("  stats       curl -s '{base}/stats?window_minutes=5'");
     println!("  health      curl -s {base}/health");
+    println!("  OTLP logs   OTEL_EXPORTER_OTLP_LOGS_ENDPOINT={base}/v1/logs");
     println!("  metrics     curl -s {base}/metrics");
     println!("  API doc     {base}/openapi.json");
     println!("  psql        psql '{}'", redact_password(&url));
