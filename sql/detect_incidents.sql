@@ -82,7 +82,8 @@ BEGIN
                     WHEN severity_rank(g.severity) > severity_rank(inc.severity) THEN 'escalated'
                     WHEN st.clear_since IS NOT NULL THEN 'updated'
                     WHEN g.observed IS DISTINCT FROM inc.observed
-                         AND (SELECT max(e.at) FROM incident_events e WHERE e.incident_id = inc.id) <= at - interval '1 minute'
+                         AND (SELECT max(e.at) FROM incident_events e WHERE e.incident_id = inc.id
+                              AND e.event NOT IN ('notified', 'notification_failed')) <= at - interval '1 minute'
                          THEN 'updated'
                 END;
                 UPDATE incidents i SET

@@ -12,7 +12,7 @@ BEGIN
     IF kind = 'escalated' THEN
         -- Alertmanager keys alerts by labels, severity included: it must be told to end the old one.
         SELECT e.details ->> 'severity' INTO previous_severity
-        FROM incident_events e WHERE e.incident_id = inc.id ORDER BY e.id DESC LIMIT 1;
+        FROM incident_events e WHERE e.incident_id = inc.id AND e.details ? 'severity' ORDER BY e.id DESC LIMIT 1;
     END IF;
     INSERT INTO incident_events (incident_id, at, event, actor, details)
     VALUES (inc.id, at, event, actor,

@@ -130,17 +130,18 @@ pub struct DetectorArgs {
     pub notify: NotifyArgs,
 }
 
-/// Where the detector delivers notifications (none: it leaves the outbox alone).
+/// Where the detector delivers notifications (none: it leaves the outbox alone). URLs may hold
+/// secrets (a Slack webhook's path is one), so --help never shows their env values.
 #[derive(Debug, Args, Clone, Default)]
 pub struct NotifyArgs {
     /// Webhook receiver getting Alertmanager's webhook v4 body (repeatable; env: comma-separated).
-    #[arg(long = "webhook-url", env = "LOGMON_WEBHOOK_URL", value_delimiter = ',')]
+    #[arg(long = "webhook-url", env = "LOGMON_WEBHOOK_URL", value_delimiter = ',', hide_env_values = true)]
     pub webhook_urls: Vec<String>,
     /// Slack incoming webhook (or any receiver of {"text": ...}).
-    #[arg(long = "slack-webhook-url", env = "LOGMON_SLACK_WEBHOOK_URL", value_delimiter = ',')]
+    #[arg(long = "slack-webhook-url", env = "LOGMON_SLACK_WEBHOOK_URL", value_delimiter = ',', hide_env_values = true)]
     pub slack_webhook_urls: Vec<String>,
     /// Prometheus Alertmanager base URL, e.g. http://alertmanager:9093 (repeatable, for an HA pair).
-    #[arg(long = "alertmanager-url", env = "LOGMON_ALERTMANAGER_URL", value_delimiter = ',')]
+    #[arg(long = "alertmanager-url", env = "LOGMON_ALERTMANAGER_URL", value_delimiter = ',', hide_env_values = true)]
     pub alertmanager_urls: Vec<String>,
     /// logmon's URL as people reach it, for links in notifications.
     #[arg(long, env = "LOGMON_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]

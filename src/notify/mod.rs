@@ -83,43 +83,70 @@ async fn session(cfg: &NotifyConfig, url: &str, http: &reqwest::Client) -> Resul
 /// One claim: delivers what was due and returns how many that was.
 async fn deliver_due(cfg: &NotifyConfig, client: &Client, http: &reqwest::Client) -> Result<usize, DbError> {
     let names: Vec<String> = cfg.targets.iter().map(|t| t.name.clone()).collect();
-    let formats: Vec<String> = cfg.targets.iter().map(|t| t.kind.format().to_string()).collect();
     let claimed = client
         .query(
-            "SELECT c.delivery_id, c.target, c.kind, c.attempt, c.idempotency_key,
-                    render_notification(c.outbox_id, t.format, $3)
-             FROM claim_notifications($1, $4, make_interval(secs => $5)) c
-             JOIN unnest($1::text[], $2::text[]) AS t (name, format) ON t.name = c.target",
-            &[&names, &formats, &cfg.public_url, &CLAIM_BATCH, &LEASE_SECONDS],
+            "SELECT delivery_id, outbox_id, target, kind, attempt, idempotency_key
+             FROM claim_notifications($1, $2, make_interval(secs => $3))",
+            &[&names, &CLAIM_BATCH, &LEASE_SECONDS],
         )
         .await?;
-    let attempts = claimed.iter().map(|row| {
-        let target = cfg.targets.iter().find(|t| t.name == row.get::<_, String>(1)).expect("claimed for our targets");
-        let key: String = row.get(4);
-        let body: serde_json::Value = row.get(5);
-        async move { send::post(http, target, &body, Some(&key)).await }
-    });
-    let results = futures_util::future::join_all(attempts).await;
-    for (row, attempt) in claimed.iter().zip(results) {
-        let (id, target, kind, n): (i64, String, String, i32) = (row.get(0), row.get(1), row.get(2), row.get(3));
-        let status: String = client
-            .query_one(
-                "SELECT record_delivery($1, $2, $3, make_interval(secs => $4))",
-                &[&id, &attempt.http_status, &attempt.error, &attempt.retry_after.map(|d| d.as_secs_f64())],
-            )
-            .await?
-            .get(0);
-        match status.as_str() {
-            "delivered" => tracing::info!(delivery = id, target, kind, attempt = n, "notification delivered"),
-            "pending" => {
-                tracing::warn!(delivery = id, target, kind, attempt = n, error = ?attempt.error, "notification failed; will retry")
+    let mut ready = Vec::with_capacity(claimed.len());
+    for row in &claimed {
+        let (id, outbox_id, name): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
+        let target = cfg.targets.iter().find(|t| t.name == name).expect("claimed for our targets");
+        // Rendered one by one: a notification that cannot be rendered fails alone, it does not
+        // stop the others.
+        let rendered = client
+            .query_one("SELECT render_notification($1, $2, $3)", &[&outbox_id, &target.kind.format(), &cfg.public_url])
+            .await;
+        match rendered {
+            Ok(r) => ready.push((row, target, r.get::<_, serde_json::Value>(0))),
+            Err(e) if e.as_db_error().is_some() => {
+                let attempt = send::Attempt {
+                    http_status: None,
+                    error: Some(format!("render_notification failed: {}", db::describe(&e))),
+                    retry_after: None,
+                };
+                record(client, id, &name, row.get(3), row.get(4), &attempt).await?;
             }
-            _ => {
-                tracing::error!(delivery = id, target, kind, attempt = n, error = ?attempt.error, "notification {status}")
-            }
+            Err(e) => return Err(e.into()),
         }
     }
+    let attempts = ready.iter().map(|(row, target, body)| {
+        let key: String = row.get(5);
+        async move { send::post(http, target, body, Some(&key)).await }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    for ((row, target, _), attempt) in ready.iter().zip(results) {
+        record(client, row.get(0), &target.name, row.get(3), row.get(4), &attempt).await?;
+    }
     Ok(claimed.len())
+}
+
+async fn record(
+    client: &Client,
+    id: i64,
+    target: &str,
+    kind: String,
+    n: i32,
+    attempt: &send::Attempt,
+) -> Result<(), DbError> {
+    let status: String = client
+        .query_one(
+            "SELECT record_delivery($1, $2, $3, make_interval(secs => $4))",
+            &[&id, &attempt.http_status, &attempt.error, &attempt.retry_after.map(|d| d.as_secs_f64())],
+        )
+        .await?
+        .get(0);
+    let error = &attempt.error;
+    match status.as_str() {
+        "delivered" => tracing::info!(delivery = id, target, kind, attempt = n, "notification delivered"),
+        "pending" => {
+            tracing::warn!(delivery = id, target, kind, attempt = n, ?error, "notification failed; will retry")
+        }
+        _ => tracing::error!(delivery = id, target, kind, attempt = n, ?error, "notification {status}"),
+    }
+    Ok(())
 }
 
 /// Alertmanager resolves an alert nobody re-sends within its endsAt: keep the live ones alive.

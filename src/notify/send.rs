@@ -28,7 +28,8 @@ pub async fn post(client: &reqwest::Client, target: &Target, body: &Value, idemp
         req = req.header("idempotency-key", key);
     }
     match req.send().await {
-        Err(e) => Attempt { http_status: None, error: Some(describe(&e)), retry_after: None },
+        // without_url: the URL may be a secret (Slack's is), and this text is stored in SQL.
+        Err(e) => Attempt { http_status: None, error: Some(describe(&e.without_url())), retry_after: None },
         Ok(resp) => {
             let status = resp.status();
             let retry_after =

@@ -423,3 +423,107 @@ async fn a_delivery_whose_detector_died_is_handed_out_again_with_the_same_key_af
     assert_eq!(again[0].get::<_, i32>(1), 2, "the attempt is counted");
     assert_eq!(again[0].get::<_, String>(2), first[0].get::<_, String>(2), "same idempotency key");
 }
+
+const TWO_INCIDENTS: &str = "
+    INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
+                           window_start, window_end, observed, threshold, peak)
+    VALUES ('a', 'ERROR_SPIKE', 'HIGH', 'x', now(), now(), now(), now(), 1, 1, 1),
+           ('b', 'ERROR_SPIKE', 'HIGH', 'y', now(), now(), now(), now(), 1, 1, 1);
+    SELECT record_incident_change(i, 'opened', 'test', now()) FROM incidents i ORDER BY id;";
+
+#[tokio::test]
+async fn a_notification_that_cannot_be_rendered_fails_alone() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    c.batch_execute(
+        "UPDATE notification_outbox SET payload = '{\"id\": \"not a number\"}' WHERE incident_id = (SELECT min(id) FROM incidents);
+         UPDATE logmon_settings SET notify_max_attempts = 1;",
+    )
+    .await
+    .unwrap();
+    let rx = Receiver::start(|_, _| (200, None)).await;
+    let _detector = detector(&db, &["--webhook-url", &rx.url("/hook")]);
+    rx.wait_until("the healthy notification arrives", |r| !r.received("/hook").is_empty()).await;
+    assert_eq!(rx.received("/hook")[0].body["alerts"][0]["labels"]["service"], "b");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (status, error) = loop {
+        let r = c
+            .query_one(
+                "SELECT d.status, coalesce(d.last_error, '') FROM notification_deliveries d
+                 JOIN notification_outbox o ON o.id = d.outbox_id JOIN incidents i ON i.id = o.incident_id
+                 WHERE i.service = 'a' AND o.kind = 'firing'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (s, e): (String, String) = (r.get(0), r.get(1));
+        if s == "failed" || Instant::now() > deadline {
+            break (s, e);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, "failed");
+    assert!(error.contains("render_notification failed"), "{error}");
+}
+
+#[tokio::test]
+async fn an_escalation_ends_the_alertmanager_alert_at_the_old_severity() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    // a delivery was recorded in between: it carries no severity and must not hide the old one
+    c.batch_execute(
+        "INSERT INTO incident_events (incident_id, at, event, actor) SELECT min(id), now(), 'notified', 'webhook:x' FROM incidents;
+         UPDATE incidents SET severity = 'CRITICAL' WHERE id = (SELECT min(id) FROM incidents);
+         SELECT record_incident_change(i, 'escalated', 'detector', now()) FROM incidents i WHERE id = (SELECT min(id) FROM incidents);",
+    )
+    .await
+    .unwrap();
+    let alerts: Value = c
+        .query_one(
+            "SELECT render_notification(id, 'alertmanager', 'http://logmon.test') FROM notification_outbox WHERE kind = 'escalated'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let severities: Vec<&str> =
+        alerts.as_array().unwrap().iter().map(|a| a["labels"]["severity"].as_str().unwrap()).collect();
+    assert_eq!(severities, ["critical", "high"]);
+    let ended = chrono::DateTime::parse_from_rfc3339(alerts[1]["endsAt"].as_str().unwrap()).unwrap();
+    assert!(ended <= chrono::Utc::now() + chrono::Duration::seconds(1), "the old-severity alert ends now");
+    let live = chrono::DateTime::parse_from_rfc3339(alerts[0]["endsAt"].as_str().unwrap()).unwrap();
+    assert!(live > chrono::Utc::now() + chrono::Duration::minutes(4), "the new one stays up until re-sent");
+}
+
+#[tokio::test]
+async fn a_secret_webhook_url_never_reaches_the_database_even_when_delivery_fails() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    let closed = format!("http://127.0.0.1:{}/services/T0/B0/TOPSECRET", free_port());
+    let _detector = detector(&db, &["--slack-webhook-url", &closed]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let failed: i64 = c
+            .query_one("SELECT count(*) FROM notification_deliveries WHERE last_error IS NOT NULL", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if failed > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed attempt was recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let leaked: i64 = c
+        .query_one(
+            "SELECT count(*) FROM notification_deliveries WHERE target LIKE '%TOPSECRET%' OR last_error LIKE '%TOPSECRET%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leaked, 0);
+}
