@@ -1,8 +1,10 @@
 //! Load tool for scripts/bench.sh (kept out of the `logmon` binary).
 //!
 //!   ingest_load gen  --rows N --ndjson FILE --tsv FILE     one realistic workload, two encodings
-//!   ingest_load send --ndjson FILE --url URL --batch B --conns C
+//!   ingest_load send --ndjson FILE --url URL --batch B --conns C [--otlp]
 //!
+//! With `--otlp`, each batch is sent as an OTLP/HTTP protobuf ExportLogsServiceRequest (one
+//! ResourceLogs per service, as an OpenTelemetry SDK or Collector batches) to /v1/logs.
 //! `send` pre-builds every request body, then C connections POST them as fast as they are
 //! answered (retrying 429/503 after Retry-After), and prints one JSON line with the results.
 use std::io::{BufRead, BufWriter, Write};
@@ -28,6 +30,7 @@ fn main() {
                 &arg(&args, "--url"),
                 arg(&args, "--batch").parse().unwrap(),
                 arg(&args, "--conns").parse().unwrap(),
+                args.iter().any(|a| a == "--otlp"),
             ));
         }
         _ => eprintln!("usage: ingest_load gen|send ..."),
@@ -72,11 +75,19 @@ fn generate(rows: usize, ndjson: &str, tsv: &str) {
     }
 }
 
-async fn send(ndjson: &str, url: &str, batch: usize, conns: usize) {
+async fn send(ndjson: &str, url: &str, batch: usize, conns: usize, otlp: bool) {
     let file = std::io::BufReader::new(std::fs::File::open(ndjson).unwrap());
     let lines: Vec<String> = file.lines().map(|l| l.unwrap()).collect();
-    let bodies: Arc<Vec<(usize, bytes::Bytes)>> =
-        Arc::new(lines.chunks(batch).map(|c| (c.len(), bytes::Bytes::from(format!("[{}]", c.join(","))))).collect());
+    let content_type = if otlp { "application/x-protobuf" } else { "application/json" };
+    let bodies: Arc<Vec<(usize, bytes::Bytes)>> = Arc::new(
+        lines
+            .chunks(batch)
+            .map(|c| {
+                let body = if otlp { otlp_body(c) } else { bytes::Bytes::from(format!("[{}]", c.join(","))) };
+                (c.len(), body)
+            })
+            .collect(),
+    );
     let client = reqwest::Client::builder().pool_max_idle_per_host(conns).build().unwrap();
     let next = Arc::new(AtomicUsize::new(0));
     let ingested = Arc::new(AtomicU64::new(0));
@@ -99,12 +110,17 @@ async fn send(ndjson: &str, url: &str, batch: usize, conns: usize) {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((n, body)) = bodies.get(i) else { return };
                 loop {
-                    let r =
-                        client.post(&url).header("content-type", "application/json").body(body.clone()).send().await;
+                    let r = client.post(&url).header("content-type", content_type).body(body.clone()).send().await;
                     match r {
                         Ok(r) if r.status() == 200 => {
-                            let v: serde_json::Value = r.json().await.unwrap();
-                            assert_eq!(v["ingested"].as_u64(), Some(*n as u64));
+                            let body = r.bytes().await.unwrap();
+                            if otlp {
+                                // an empty ExportLogsServiceResponse: no partial success, all stored
+                                assert!(body.is_empty(), "partial success: {body:?}");
+                            } else {
+                                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                                assert_eq!(v["ingested"].as_u64(), Some(*n as u64));
+                            }
                             ingested.fetch_add(*n as u64, Ordering::Relaxed);
                             break;
                         }
@@ -143,4 +159,49 @@ async fn send(ndjson: &str, url: &str, batch: usize, conns: usize) {
         retries.load(Ordering::Relaxed),
         failures.load(Ordering::Relaxed)
     );
+}
+
+/// The same logs as an OTLP protobuf request: service.name on the resource, the rest attributes.
+fn otlp_body(lines: &[String]) -> bytes::Bytes {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value as V};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use prost::Message;
+
+    let kv = |k: &str, v: V| KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() };
+    let mut by_service: std::collections::BTreeMap<String, Vec<LogRecord>> = Default::default();
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ts = chrono::DateTime::parse_from_rfc3339(v["ts"].as_str().unwrap()).unwrap();
+        let severity = match v["level"].as_str().unwrap() {
+            "ERROR" => 17,
+            "WARN" => 13,
+            _ => 9,
+        };
+        by_service.entry(v["service"].as_str().unwrap().to_string()).or_default().push(LogRecord {
+            time_unix_nano: ts.timestamp_nanos_opt().unwrap() as u64,
+            severity_number: severity,
+            body: Some(AnyValue { value: Some(V::StringValue(v["message"].as_str().unwrap().into())) }),
+            attributes: vec![
+                kv("http.response.status_code", V::IntValue(v["status_code"].as_i64().unwrap())),
+                kv("latency_ms", V::DoubleValue(v["latency_ms"].as_f64().unwrap())),
+                kv("request_id", V::StringValue(v["request_id"].as_str().unwrap().into())),
+                kv("host", V::StringValue(v["host"].as_str().unwrap().into())),
+            ],
+            ..Default::default()
+        });
+    }
+    let resource_logs = by_service
+        .into_iter()
+        .map(|(service, records)| ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", V::StringValue(service))],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
+            ..Default::default()
+        })
+        .collect();
+    ExportLogsServiceRequest { resource_logs }.encode_to_vec().into()
 }

@@ -62,18 +62,20 @@ bench_ingest() {
   echo "(a) psql \\copy baseline:        $a rows/s"
 
   local results=()
-  for batch in 1000 30; do
+  # (b) and (c): POST /logs (JSON) at two batch sizes; (d): POST /v1/logs (OTLP protobuf)
+  for run in "b 1000 /logs" "c 30 /logs" "d 1000 /v1/logs"; do
+    local label batch path; read -r label batch path <<<"$run"
+    local otlp=(); [ "$path" = /v1/logs ] && otlp=(--otlp)
     fresh_db
     start_collector
-    local out; out=$($LOAD send --ndjson "$nd" --url "$COLLECTOR_URL/logs" --batch "$batch" --conns 16)
+    local out; out=$($LOAD send --ndjson "$nd" --url "$COLLECTOR_URL$path" --batch "$batch" --conns 16 "${otlp[@]}")
     local rss; rss=$(peak_rss_mb)
     stop_collector
     local got acked rate
     got=$(rows_in_db); acked=$(json_field "$out" rows); rate=$(json_field "$out" rows_per_s)
     [ "$got" = "$acked" ] || { echo "LOST ROWS: acked $acked, stored $got" >&2; exit 1; }
-    local label; [ "$batch" = 1000 ] && label="(b)" || label="(c)"
-    printf '%s logmon batch %-4s x 16 conns: %s rows/s  ratio to (a): %s  peak RSS %s MB  retries %s  (acked %s = stored %s)\n' \
-      "$label" "$batch" "$rate" "$(python3 -c "print(f'{$rate / $a:.2f}')")" "$rss" "$(json_field "$out" retries)" "$acked" "$got"
+    printf '(%s) logmon %-8s batch %-4s x 16 conns: %s rows/s  ratio to (a): %s  peak RSS %s MB  retries %s  (acked %s = stored %s)\n' \
+      "$label" "$path" "$batch" "$rate" "$(python3 -c "print(f'{$rate / $a:.2f}')")" "$rss" "$(json_field "$out" retries)" "$acked" "$got"
   done
 }
 
