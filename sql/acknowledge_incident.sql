@@ -4,14 +4,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     inc incidents;
 BEGIN
-    SELECT * INTO inc FROM incidents WHERE id = incident_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'incident % does not exist', incident_id USING ERRCODE = 'no_data_found';
-    END IF;
-    IF inc.status = 'resolved' THEN
-        RAISE EXCEPTION 'incident % is resolved and cannot be acknowledged', incident_id
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
+    inc := lock_unresolved_incident(incident_id, 'acknowledged');
     IF inc.status = 'open' THEN
         UPDATE incidents SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = who
         WHERE id = incident_id RETURNING * INTO inc;

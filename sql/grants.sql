@@ -21,6 +21,7 @@ ALTER FUNCTION ensure_partitions(timestamptz, timestamptz) SECURITY DEFINER SET 
 REVOKE EXECUTE ON FUNCTION maintain_partitions(), ensure_partitions(timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION maintain_partitions(), ensure_partitions(timestamptz, timestamptz) TO logmon_ingest, logmon_detector;
 
+REVOKE EXECUTE ON FUNCTION lock_unresolved_incident(bigint, text) FROM PUBLIC;
 ALTER FUNCTION acknowledge_incident(bigint, text) SECURITY DEFINER SET search_path FROM CURRENT;
 ALTER FUNCTION resolve_incident(bigint, text) SECURITY DEFINER SET search_path FROM CURRENT;
 REVOKE EXECUTE ON FUNCTION acknowledge_incident(bigint, text), resolve_incident(bigint, text) FROM PUBLIC;

@@ -16,6 +16,7 @@
 \ir evaluate_rules.sql
 \ir record_incident_change.sql
 \ir detect_incidents.sql
+\ir lock_unresolved_incident.sql
 \ir acknowledge_incident.sql
 \ir resolve_incident.sql
 \ir rebuild_rollup.sql

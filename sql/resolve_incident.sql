@@ -4,13 +4,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     inc incidents;
 BEGIN
-    SELECT * INTO inc FROM incidents WHERE id = incident_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'incident % does not exist', incident_id USING ERRCODE = 'no_data_found';
-    END IF;
-    IF inc.status = 'resolved' THEN
-        RAISE EXCEPTION 'incident % is already resolved', incident_id USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
+    inc := lock_unresolved_incident(incident_id, 'resolved');
     UPDATE incidents SET status = 'resolved', resolved_at = now(), resolved_by = who
     WHERE id = incident_id RETURNING * INTO inc;
     DELETE FROM alert_state a WHERE a.service = inc.service AND a.incident_type = inc.incident_type;

@@ -22,13 +22,18 @@ where
     B: Buf,
 {
     let result = ingest(content_type, content_encoding, body, &state).await;
-    state.metrics.request(match &result {
+    state.metrics.request(outcome(&result));
+    respond(result.map(|n| warp::reply::json(&json!({"ingested": n})).into_response()))
+}
+
+/// The `outcome` label of logmon_ingest_requests_total, shared by both ingest endpoints.
+pub(super) fn outcome<T>(result: &Result<T, ApiError>) -> &'static str {
+    match result {
         Ok(_) => "ok",
         Err(ApiError::Overloaded { .. }) => "overloaded",
         Err(ApiError::Unavailable { .. }) => "unavailable",
         Err(_) => "rejected",
-    });
-    respond(result.map(|n| warp::reply::json(&json!({"ingested": n})).into_response()))
+    }
 }
 
 async fn ingest<S, B>(

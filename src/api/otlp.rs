@@ -39,12 +39,7 @@ where
             content_type.as_deref().unwrap_or("")
         ))),
     };
-    state.metrics.request(match &result {
-        Ok(_) => "ok",
-        Err(ApiError::Overloaded { .. }) => "overloaded",
-        Err(ApiError::Unavailable { .. }) => "unavailable",
-        Err(_) => "rejected",
-    });
+    state.metrics.request(super::logs::outcome(&result));
     let encoding = encoding.unwrap_or(Encoding::Json);
     match result {
         Ok(partial) => success(encoding, partial),

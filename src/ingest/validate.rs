@@ -210,7 +210,7 @@ pub fn validate_item(
         if let Err(m) = check_json(&v, "attrs") {
             errs.push(ItemError::new(index, Some(m.0), m.1));
         }
-        let size = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX);
+        let size = json_size(&v);
         if size > limits.max_attrs_bytes {
             errs.push(ItemError::new(
                 index,
@@ -233,6 +233,22 @@ pub fn validate_item(
         message,
         attrs,
     })
+}
+
+/// Bytes `v` takes as JSON text, counted without building the text.
+fn json_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    serde_json::to_writer(&mut n, v).map(|()| n.0).unwrap_or(usize::MAX)
 }
 
 /// The first alias present, and its value; the other aliases stay in the object (-> attrs).
