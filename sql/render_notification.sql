@@ -20,7 +20,10 @@ BEGIN
     CASE target_format
     WHEN 'webhook' THEN
         alert := incident_alert(inc, inc.severity, inc.resolved_at, url);
-        alert := alert || jsonb_build_object('status', state, 'fingerprint', left(md5((alert -> 'labels')::text), 16));
+        -- Stable for the incident's life: an escalation changes the severity label, not the alert
+        -- a receiver is tracking.
+        alert := alert || jsonb_build_object('status', state,
+                                             'fingerprint', left(md5(((alert -> 'labels') - 'severity')::text), 16));
         RETURN jsonb_build_object(
             'version', '4',
             'groupKey', format('{}:{incident_id="%s"}', inc.id),
@@ -62,6 +65,6 @@ END $$;
 
 COMMENT ON FUNCTION render_notification(bigint, text, text) IS
   'The request body for one notification_outbox row: target_format webhook = Alertmanager webhook v4 (version, status, '
-  'alerts[] with labels, annotations, startsAt, endsAt, fingerprint; plus a logmon object with the event and '
+  'alerts[] with labels, annotations, startsAt, endsAt, fingerprint (stable per incident, severity aside); plus a logmon object with the event and '
   'idempotency key), slack = {"text": ...}, alertmanager = the alert list for POST /api/v2/alerts. public_url '
   'is where people reach logmon (links).';

@@ -495,6 +495,21 @@ async fn an_escalation_ends_the_alertmanager_alert_at_the_old_severity() {
     assert!(ended <= chrono::Utc::now() + chrono::Duration::seconds(1), "the old-severity alert ends now");
     let live = chrono::DateTime::parse_from_rfc3339(alerts[0]["endsAt"].as_str().unwrap()).unwrap();
     assert!(live > chrono::Utc::now() + chrono::Duration::minutes(4), "the new one stays up until re-sent");
+
+    // a webhook receiver keeps tracking one alert: same fingerprint at the new severity
+    let fingerprints: Vec<String> = c
+        .query(
+            "SELECT render_notification(o.id, 'webhook', 'http://logmon.test') #>> '{alerts,0,fingerprint}'
+             FROM notification_outbox o WHERE o.incident_id = (SELECT min(id) FROM incidents) ORDER BY o.id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(fingerprints.len(), 2);
+    assert_eq!(fingerprints[0], fingerprints[1]);
 }
 
 #[tokio::test]
