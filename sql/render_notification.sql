@@ -1,3 +1,13 @@
+-- Slack reads <...> as links and mentions (<!channel> pings everyone): text that came from log
+-- senders, such as a service name, is escaped the way Slack asks.
+CREATE OR REPLACE FUNCTION slack_escape(t text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT replace(replace(replace(t, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')
+$$;
+
+COMMENT ON FUNCTION slack_escape(text) IS 'Escapes &, < and > for Slack message text.';
+
 -- What is sent for one notification, per target format. Built in SQL so a DBA sees exactly what a
 -- receiver got: SELECT render_notification(id, 'webhook', 'http://logmon:8080') FROM notification_outbox ...
 CREATE OR REPLACE FUNCTION render_notification(outbox_id bigint, target_format text, public_url text)
@@ -43,7 +53,7 @@ BEGIN
             CASE o.kind WHEN 'firing' THEN ':rotating_light:' WHEN 'escalated' THEN ':arrow_double_up:'
                         ELSE ':white_check_mark:' END,
             CASE o.kind WHEN 'escalated' THEN 'ESCALATED' ELSE upper(state) END,
-            inc.severity, inc.incident_type, inc.service, inc.summary,
+            inc.severity, inc.incident_type, slack_escape(inc.service), slack_escape(inc.summary),
             CASE WHEN o.kind = 'resolved'
                  THEN format(' (lasted %s)', date_trunc('second', inc.resolved_at - inc.created_at)) ELSE '' END,
             url || '/incidents/' || inc.id, inc.id));

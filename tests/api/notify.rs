@@ -513,6 +513,30 @@ async fn an_escalation_ends_the_alertmanager_alert_at_the_old_severity() {
 }
 
 #[tokio::test]
+async fn slack_text_escapes_what_log_senders_wrote() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    c.batch_execute(
+        "INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
+                                window_start, window_end, observed, threshold, peak)
+         VALUES ('<!channel> & co', 'ERROR_SPIKE', 'HIGH', 'x', now(), now(), now(), now(), 1, 1, 1);
+         SELECT record_incident_change(i, 'opened', 'test', now()) FROM incidents i;",
+    )
+    .await
+    .unwrap();
+    let text: String = c
+        .query_one(
+            "SELECT render_notification(id, 'slack', 'http://logmon.test') ->> 'text' FROM notification_outbox",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(text.contains("`&lt;!channel&gt; &amp; co`"), "{text}");
+    assert!(!text.contains("<!channel>"), "no @channel ping from a service name: {text}");
+}
+
+#[tokio::test]
 async fn a_secret_webhook_url_never_reaches_the_database_even_when_delivery_fails() {
     let db = fresh_db().await;
     let c = db.client().await;
