@@ -24,4 +24,5 @@
 \ir render_notification.sql
 \ir claim_notifications.sql
 \ir record_delivery.sql
+\ir prune_notifications.sql
 \ir grants.sql

@@ -83,6 +83,10 @@ async fn session(cfg: &DetectorConfig, instance: &str) -> Result<(), db::DbError
                     "partition maintenance"
                 );
             }
+            let pruned: i64 = client.query_one("SELECT prune_notifications()", &[]).await?.get(0);
+            if pruned > 0 {
+                tracing::info!(pruned, "settled notifications past retention deleted");
+            }
             next_maintenance = Instant::now() + cfg.maintenance_interval;
         }
         tick(&client, instance).await?;

@@ -566,3 +566,21 @@ async fn a_secret_webhook_url_never_reaches_the_database_even_when_delivery_fail
         .get(0);
     assert_eq!(leaked, 0);
 }
+
+#[tokio::test]
+async fn settled_notifications_past_retention_are_pruned_and_pending_ones_kept() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    c.batch_execute(
+        "UPDATE notification_outbox SET created_at = now() - interval '30 days';
+         UPDATE notification_outbox SET status = 'delivered' WHERE incident_id = (SELECT min(id) FROM incidents);",
+    )
+    .await
+    .unwrap();
+    let pruned: i64 = c.query_one("SELECT prune_notifications()", &[]).await.unwrap().get(0);
+    assert_eq!(pruned, 1);
+    let left: Vec<String> =
+        c.query("SELECT status FROM notification_outbox", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(left, ["pending"]);
+}
