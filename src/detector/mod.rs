@@ -29,10 +29,15 @@ pub async fn run(cfg: DetectorConfig, shutdown: impl std::future::Future<Output 
     let notifier = AbortOnDrop(tokio::spawn(crate::notify::run(cfg.notify.clone(), cfg.database_url.clone())));
     let mut backoff = Duration::from_millis(500);
     loop {
+        let started = Instant::now();
         tokio::select! {
             _ = &mut shutdown => break,
             result = session(&cfg, &instance) => {
                 let e = result.expect_err("a session only ends with an error");
+                // A session that ran a while was a recovery: the next outage starts from a short wait.
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff = Duration::from_millis(500);
+                }
                 tracing::warn!(error = %e, retry_in = ?backoff, "detector lost the database; reconnecting");
             }
         }

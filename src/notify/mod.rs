@@ -55,7 +55,12 @@ pub async fn run(cfg: NotifyConfig, database_url: String) {
     let http = send::client(cfg.timeout);
     let mut backoff = Duration::from_millis(500);
     loop {
+        let started = Instant::now();
         let e = session(&cfg, &database_url, &http).await.expect_err("a session only ends with an error");
+        // A session that ran a while was a recovery: the next outage starts from a short wait.
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = Duration::from_millis(500);
+        }
         tracing::warn!(error = %e, retry_in = ?backoff, "notifier lost the database; reconnecting");
         sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(30));
