@@ -584,3 +584,52 @@ async fn settled_notifications_past_retention_are_pruned_and_pending_ones_kept()
         c.query("SELECT status FROM notification_outbox", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(left, ["pending"]);
 }
+
+#[tokio::test]
+async fn notifications_survive_a_database_restart_nothing_lost_nothing_doubled() {
+    let pg = PrivateCluster::start();
+    let url = pg.migrated_url();
+    let c = connect(&url).await;
+    c.batch_execute(
+        "UPDATE logmon_settings SET notify_backoff_base = '100 milliseconds', notify_backoff_max = '400 milliseconds';",
+    )
+    .await
+    .unwrap();
+    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    // the receiver is down at first, so retries are pending when the database goes away
+    let rx = Receiver::start(|_, n| if n < 2 { (503, None) } else { (200, None) }).await;
+    let _detector =
+        spawn(&["detector", "--database-url", &url, "--interval", "0.2", "--webhook-url", &rx.url("/hook")]);
+    rx.wait_until("a first, failed attempt", |r| !r.received("/hook").is_empty()).await;
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.restart();
+
+    let c = connect(&url).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let open: i64 = c
+            .query_one("SELECT count(*) FROM notification_outbox WHERE status <> 'delivered'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if open == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{open} notification(s) never delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut accepted: Vec<String> =
+        rx.received("/hook").iter().filter(|x| x.answered == 200).map(|x| x.key.clone().unwrap()).collect();
+    accepted.sort();
+    let mut written: Vec<String> = c
+        .query("SELECT idempotency_key FROM notification_outbox", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    written.sort();
+    assert_eq!(accepted, written, "every notification accepted exactly once");
+}
