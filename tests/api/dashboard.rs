@@ -72,6 +72,11 @@ async fn the_dashboard_draws_the_last_hour_per_service_and_lists_open_incidents(
         }
         assert!(svg.contains("incident-mark"), "{chart} marks when the incident began");
     }
+    let services = section(&dom, r#"<table id="services">"#, "</table>");
+    let checkout = section(services, r#"<tr data-service="checkout">"#, "</tr>");
+    let search = section(services, r#"<tr data-service="search">"#, "</tr>");
+    let p95 = |row: &str| -> f64 { cells(row)[5].parse().unwrap_or_else(|_| panic!("p95 cell of {row}")) };
+    assert!(p95(checkout) > 800.0 && p95(search) < 100.0, "p95 of the last 5 minutes: {checkout} / {search}");
     let row = section(&dom, &format!(r#"data-incident-id="{id}">"#), "</tr>");
     assert!(row.contains("checkout") && row.contains("ERROR_SPIKE") && row.contains("HIGH"), "{row}");
     assert!(row.contains("errors &lt;img src=x"), "a summary is shown as text, never run as HTML: {row}");
@@ -137,4 +142,9 @@ async fn timeseries_gives_per_service_points_per_step_and_refuses_bad_parameters
     let r = http().get(app.url("/timeseries?window_minutes=10080&step_minutes=1")).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("at most 2000 steps"));
+}
+
+/// The text of each <td> of a table row.
+fn cells(row: &str) -> Vec<&str> {
+    row.split("<td").skip(1).map(|c| c.split_once('>').unwrap().1.split('<').next().unwrap()).collect()
 }
