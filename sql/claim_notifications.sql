@@ -20,6 +20,22 @@ BEGIN
     UPDATE notification_outbox o SET status = 'expired'
     WHERE o.status = 'pending' AND o.created_at < now() - max_age;
 
+    -- Deliveries to a target no detector is configured with any more would wait forever.
+    WITH dropped AS (
+        UPDATE notification_deliveries d
+        SET status = 'failed', last_error = 'target no longer configured on any detector'
+        WHERE d.status = 'pending' AND d.target <> ALL (targets) AND d.next_attempt_at < now() - max_age
+        RETURNING d.incident_id, d.target, d.attempts
+    )
+    INSERT INTO incident_events (incident_id, at, event, actor, details)
+    SELECT x.incident_id, now(), 'notification_failed', x.target,
+           jsonb_build_object('attempts', x.attempts, 'error', 'target no longer configured')
+    FROM dropped x;
+    UPDATE notification_outbox o SET status = 'failed'
+    WHERE o.status = 'dispatched'
+      AND EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.outbox_id = o.id AND d.status = 'failed')
+      AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.outbox_id = o.id AND d.status = 'pending');
+
     WITH fresh AS (
         UPDATE notification_outbox o SET status = 'dispatched'
         WHERE o.id IN (SELECT p.id FROM notification_outbox p WHERE p.status = 'pending'
@@ -54,5 +70,5 @@ END $$;
 
 COMMENT ON FUNCTION claim_notifications(text[], int, interval) IS
   'Fans pending notification_outbox rows out to one notification_deliveries row per target, expires those older '
-  'than logmon_settings.notify_max_age, and leases up to max_rows due deliveries to the caller for lease. '
+  'than logmon_settings.notify_max_age (and fails deliveries to targets no longer given for that long), and leases up to max_rows due deliveries to the caller for lease. '
   'Deliveries of one incident to one target go out in order. Report each outcome with record_delivery().';

@@ -633,3 +633,38 @@ async fn notifications_survive_a_database_restart_nothing_lost_nothing_doubled()
     written.sort();
     assert_eq!(accepted, written, "every notification accepted exactly once");
 }
+
+#[tokio::test]
+async fn deliveries_to_a_target_removed_from_the_configuration_fail_instead_of_waiting_forever() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    let claim = |targets: &'static str| format!("SELECT count(*) FROM claim_notifications(ARRAY[{targets}]::text[])");
+    let n: i64 = c.query_one(&claim("'webhook:old#1', 'webhook:new#2'"), &[]).await.unwrap().get(0);
+    assert_eq!(n, 4);
+    c.batch_execute(
+        "SELECT record_delivery(id, 200) FROM notification_deliveries WHERE target = 'webhook:new#2';
+         UPDATE notification_deliveries SET next_attempt_at = now() - interval '2 hours' WHERE target = 'webhook:old#1';",
+    )
+    .await
+    .unwrap();
+    // the old target is gone from every detector's flags
+    let n: i64 = c.query_one(&claim("'webhook:new#2'"), &[]).await.unwrap().get(0);
+    assert_eq!(n, 0);
+    let rows = c
+        .query("SELECT d.status, d.last_error, o.status FROM notification_deliveries d JOIN notification_outbox o ON o.id = d.outbox_id WHERE d.target = 'webhook:old#1'", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        assert_eq!(r.get::<_, String>(0), "failed");
+        assert!(r.get::<_, String>(1).contains("no longer configured"));
+        assert_eq!(r.get::<_, String>(2), "failed", "the outbox row says a target never got it");
+    }
+    let events: i64 = c
+        .query_one("SELECT count(*) FROM incident_events WHERE event = 'notification_failed'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 2, "and so do the timelines");
+}
