@@ -5,7 +5,7 @@
 //! | OTLP | logmon |
 //! |---|---|
 //! | resource attribute `service.name` (else `unknown_service`) | `service` |
-//! | `severityNumber` (else `severityText`, else INFO) | `level` |
+//! | `severityNumber`, else `severityText`, else a `level` / `severity` / `log.level` attribute or body field, else INFO | `level` |
 //! | `timeUnixNano` (else `observedTimeUnixNano`, else now) | `ts` |
 //! | `body` (a string as is, anything else as compact JSON) | `message` |
 //! | attribute `http.response.status_code` / `http.status_code` | `status_code` |
@@ -122,22 +122,29 @@ fn item(service: &str, resource: &Map<String, Value>, scope: Option<&str>, rec: 
 
     let mut obj = Map::new();
     obj.insert("service".into(), Value::String(service.to_string()));
-    let level = level(rec.severity_number, &rec.severity_text).unwrap_or_else(|| {
-        attrs.insert("otel.severity_text".into(), Value::String(rec.severity_text.clone()));
-        Level::Info
-    });
+    let body = rec.body.and_then(|b| b.value).map(any_to_json);
+    let level = if rec.severity_number == 0 && rec.severity_text.is_empty() {
+        // No OTLP severity: shippers that forward plain records (Fluent Bit, Vector) often carry
+        // the application's own level as an attribute or a body field.
+        level_field(&mut attrs, body.as_ref()).unwrap_or(Level::Info)
+    } else {
+        level(rec.severity_number, &rec.severity_text).unwrap_or_else(|| {
+            attrs.insert("otel.severity_text".into(), Value::String(rec.severity_text.clone()));
+            Level::Info
+        })
+    };
     obj.insert("level".into(), Value::String(level.as_str().into()));
     let nanos = if rec.time_unix_nano != 0 { rec.time_unix_nano } else { rec.observed_time_unix_nano };
     if nanos != 0 {
         obj.insert("ts".into(), timestamp(nanos));
     }
-    match rec.body.and_then(|b| b.value) {
+    match body {
         None => {}
-        Some(any_value::Value::StringValue(s)) => {
+        Some(Value::String(s)) => {
             obj.insert("message".into(), Value::String(s));
         }
         Some(other) => {
-            obj.insert("message".into(), Value::String(any_to_json(other).to_string()));
+            obj.insert("message".into(), Value::String(other.to_string()));
         }
     }
     if let Some(v) = take_first(&mut attrs, STATUS_KEYS) {
@@ -183,6 +190,20 @@ fn level(number: i32, text: &str) -> Option<Level> {
             (t == "information" || t == "informational").then_some(Level::Info)
         }),
     }
+}
+
+const LEVEL_KEYS: &[&str] = &["level", "severity", "log.level"];
+
+/// A level named by an attribute (taken out of attrs) or by a key of a structured body.
+fn level_field(attrs: &mut Map<String, Value>, body: Option<&Value>) -> Option<Level> {
+    for k in LEVEL_KEYS {
+        if let Some(l) = attrs.get(*k).and_then(Value::as_str).and_then(Level::parse) {
+            attrs.remove(*k);
+            return Some(l);
+        }
+    }
+    let fields = body?.as_object()?;
+    LEVEL_KEYS.iter().find_map(|k| fields.get(*k).and_then(Value::as_str).and_then(Level::parse))
 }
 
 /// RFC 3339 with nanoseconds while it fits an i64; beyond that a number, which validation then
@@ -303,6 +324,21 @@ mod tests {
         assert_eq!(items[1].value.get("ts"), None, "no timestamp at all: validation uses the arrival time");
         assert_eq!(items[1].value["level"], "INFO");
         assert_eq!(items[1].value["attrs"]["otel.severity_text"], "chatty");
+    }
+
+    #[test]
+    fn without_an_otlp_severity_the_level_comes_from_an_attribute_or_the_body() {
+        let req = json_request(json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+            {"attributes": [{"key": "level", "value": {"stringValue": "error"}}]},
+            {"body": {"kvlistValue": {"values": [{"key": "log.level", "value": {"stringValue": "warning"}},
+                                                 {"key": "msg", "value": {"stringValue": "disk"}}]}}},
+            {"severityNumber": 9, "attributes": [{"key": "level", "value": {"stringValue": "error"}}]}]}]}]}));
+        let items = items(req);
+        assert_eq!(items[0].value["level"], "ERROR");
+        assert_eq!(items[0].value.get("attrs"), None, "the attribute became the level");
+        assert_eq!(items[1].value["level"], "WARN");
+        assert_eq!(items[2].value["level"], "INFO", "an OTLP severity wins");
+        assert_eq!(items[2].value["attrs"]["level"], "error");
     }
 
     #[test]
