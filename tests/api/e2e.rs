@@ -1,10 +1,11 @@
-//! End to end with the real binaries: generator -> collector -> PostgreSQL <- detector.
+//! End to end with the real binaries: generator -> collector -> PostgreSQL <- detector -> webhook.
 use std::time::{Duration, Instant};
 
 use crate::helpers::*;
+use crate::receiver::Receiver;
 
 #[tokio::test]
-async fn a_generated_error_burst_opens_exactly_one_incident_which_resolves_after_it() {
+async fn a_generated_error_burst_opens_exactly_one_incident_which_resolves_after_it_and_on_call_is_told() {
     let db = fresh_db().await;
     let c = db.client().await;
     // Short windows, so the whole lifecycle fits in seconds.
@@ -15,7 +16,9 @@ async fn a_generated_error_burst_opens_exactly_one_incident_which_resolves_after
     .await
     .unwrap();
     let app = spawn_collector(&db.url, &[]).await;
-    let _detector = spawn(&["detector", "--database-url", &db.url, "--interval", "0.5"]);
+    let hook = Receiver::start(|_, _| (200, None)).await;
+    let _detector =
+        spawn(&["detector", "--database-url", &db.url, "--interval", "0.5", "--webhook-url", &hook.url("/oncall")]);
     let mut generator = spawn(&[
         "generator",
         "--url",
@@ -82,6 +85,18 @@ async fn a_generated_error_burst_opens_exactly_one_incident_which_resolves_after
         vec![("feed-service".to_string(), "ERROR_SPIKE".to_string())],
         "exactly one incident, none for other services"
     );
+
+    // on-call heard about it: firing, then resolved, for feed-service only
+    hook.wait_until("the resolved notification arrives", |r| r.received("/oncall").len() >= 2).await;
+    let told: Vec<(String, String)> = hook
+        .received("/oncall")
+        .iter()
+        .map(|x| {
+            let a = &x.body["alerts"][0];
+            (a["labels"]["service"].as_str().unwrap().to_string(), a["status"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(told, [("feed-service".into(), "firing".into()), ("feed-service".into(), "resolved".into())]);
 
     let status = generator.wait().await.unwrap();
     assert!(status.success(), "the generator lost or had refused no batch");

@@ -13,6 +13,7 @@ mod ingest;
 mod notify;
 mod otlp;
 mod read_api;
+mod receiver;
 mod reliability;
 mod roles;
 mod rollup;
