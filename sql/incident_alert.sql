@@ -25,7 +25,10 @@ LANGUAGE sql STABLE AS $$
                                   inc.observed, inc.threshold, rfc3339_utc(inc.window_start), rfc3339_utc(inc.window_end)),
             'observed', inc.observed::text,
             'threshold', inc.threshold::text,
-            'peak', inc.peak::text),
+            'peak', inc.peak::text,
+            'status', inc.status)
+            || CASE WHEN inc.acknowledged_by IS NULL THEN '{}'::jsonb
+                    ELSE jsonb_build_object('acknowledged_by', inc.acknowledged_by) END,
         'startsAt', rfc3339_utc(inc.created_at),
         -- Alertmanager's "no end" in webhook bodies is the zero time
         'endsAt', coalesce(rfc3339_utc(ends_at), '0001-01-01T00:00:00Z'),
@@ -34,7 +37,8 @@ $$;
 
 COMMENT ON FUNCTION incident_alert(incidents, text, timestamptz, text) IS
   'One incident as an Alertmanager alert: labels alertname (= incident_type), service, severity (lower case), '
-  'incident_id, source; annotations summary, description, observed, threshold, peak; startsAt = created_at; '
+  'incident_id, source; annotations summary, description, observed, threshold, peak, status (open, acknowledged, '
+  'resolved) and acknowledged_by; startsAt = created_at; '
   'endsAt = ends_at (NULL: the zero time); generatorURL = public_url/incidents/id.';
 
 CREATE OR REPLACE FUNCTION alertmanager_alerts(public_url text, hold interval DEFAULT '5 minutes')

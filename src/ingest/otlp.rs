@@ -49,6 +49,11 @@ pub fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceReques
     match encoding {
         Encoding::Protobuf => ExportLogsServiceRequest::decode(body)
             .map_err(|e| format!("body is not a protobuf ExportLogsServiceRequest: {e}")),
+        Encoding::Json if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') => {
+            Err("body is a JSON array, not an OTLP/JSON ExportLogsServiceRequest ({\"resourceLogs\": [...]}); \
+             send plain JSON logs to POST /logs"
+                .into())
+        }
         Encoding::Json => {
             let de = &mut serde_json::Deserializer::from_slice(body);
             serde_path_to_error::deserialize(de).map_err(|e| {
@@ -368,6 +373,8 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano"), "{e}");
         assert!(decode(Encoding::Protobuf, b"\xff\xff\xff").is_err());
+        let e = decode(Encoding::Json, br#" [{"service": "a", "level": "INFO"}]"#).unwrap_err();
+        assert!(e.contains("POST /logs"), "a /logs body sent to /v1/logs gets a hint: {e}");
     }
 
     #[test]

@@ -605,3 +605,19 @@ async fn deliveries_to_a_target_removed_from_the_configuration_fail_instead_of_w
         .get(0);
     assert_eq!(events, 2, "and so do the timelines");
 }
+
+#[tokio::test]
+async fn alertmanager_is_told_who_acknowledged_an_incident_on_the_next_resend() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    c.batch_execute("SELECT acknowledge_incident(min(id), 'alice') FROM incidents").await.unwrap();
+    let alerts: Value = c.query_one("SELECT alertmanager_alerts('http://logmon.test')", &[]).await.unwrap().get(0);
+    let annotations: Vec<(&str, Option<&str>)> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["annotations"]["status"].as_str().unwrap(), a["annotations"]["acknowledged_by"].as_str()))
+        .collect();
+    assert_eq!(annotations, [("acknowledged", Some("alice")), ("open", None)]);
+}
