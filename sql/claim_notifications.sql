@@ -10,6 +10,7 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     max_age interval;
+    n_dropped bigint;
 BEGIN
     IF coalesce(cardinality(targets), 0) = 0 THEN
         RETURN;
@@ -31,10 +32,13 @@ BEGIN
     SELECT x.incident_id, now(), 'notification_failed', x.target,
            jsonb_build_object('attempts', x.attempts, 'error', 'target no longer configured')
     FROM dropped x;
-    UPDATE notification_outbox o SET status = 'failed'
-    WHERE o.status = 'dispatched'
-      AND EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.outbox_id = o.id AND d.status = 'failed')
-      AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.outbox_id = o.id AND d.status = 'pending');
+    GET DIAGNOSTICS n_dropped = ROW_COUNT;
+    IF n_dropped > 0 THEN
+        UPDATE notification_outbox o SET status = 'failed'
+        WHERE o.status = 'dispatched'
+          AND EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.outbox_id = o.id AND d.status = 'failed')
+          AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.outbox_id = o.id AND d.status = 'pending');
+    END IF;
 
     WITH fresh AS (
         UPDATE notification_outbox o SET status = 'dispatched'

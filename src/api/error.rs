@@ -71,6 +71,17 @@ impl ApiError {
         ApiError::Unavailable { message: message.into(), retry_after_s: 1 }
     }
 
+    /// Seconds a client should wait before retrying (the Retry-After header), for the errors
+    /// that are worth retrying.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiError::Overloaded { retry_after_s, .. } | ApiError::Unavailable { retry_after_s, .. } => {
+                Some(*retry_after_s)
+            }
+            _ => None,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -124,13 +135,7 @@ impl Reply for ApiError {
         };
         let mut resp = warp::reply::with_status(warp::reply::json(&Body { error: self.to_string(), details }), status)
             .into_response();
-        let retry = match &self {
-            ApiError::Overloaded { retry_after_s, .. } | ApiError::Unavailable { retry_after_s, .. } => {
-                Some(*retry_after_s)
-            }
-            _ => None,
-        };
-        if let Some(s) = retry {
+        if let Some(s) = self.retry_after() {
             resp.headers_mut().insert("retry-after", s.into());
         }
         if status == StatusCode::UNAUTHORIZED {

@@ -176,12 +176,7 @@ const BAD_REQUEST_TYPE: &str = "type.googleapis.com/google.rpc.BadRequest";
 
 fn failure(encoding: Encoding, e: ApiError) -> Response {
     let status = e.status();
-    let retry_after = match &e {
-        ApiError::Overloaded { retry_after_s, .. } | ApiError::Unavailable { retry_after_s, .. } => {
-            Some(*retry_after_s)
-        }
-        _ => None,
-    };
+    let retry_after = e.retry_after();
     // gRPC status codes, as the OTLP spec maps them.
     let code = match status {
         StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,

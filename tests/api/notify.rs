@@ -47,6 +47,44 @@ async fn wait_for_incident(db: &TestDb, service: &str) -> i64 {
     }
 }
 
+/// An open incident written straight into the table, with its 'opened' notification (what
+/// detect_incidents() would write), for tests of what happens to the notification next.
+async fn open_incident(c: &tokio_postgres::Client, service: &str) -> i64 {
+    let id: i64 = c
+        .query_one(
+            "INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
+                                    window_start, window_end, observed, threshold, peak)
+             VALUES ($1, 'ERROR_SPIKE', 'HIGH', 'test incident', now(), now(), now(), now(), 1, 1, 1)
+             RETURNING id",
+            &[&service],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    c.execute("SELECT record_incident_change(i, 'opened', 'test', now()) FROM incidents i WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    id
+}
+
+/// Two open incidents, services `a` then `b`; returns their ids.
+async fn two_incidents(c: &tokio_postgres::Client) -> (i64, i64) {
+    (open_incident(c, "a").await, open_incident(c, "b").await)
+}
+
+/// Runs `sql` (one text column) until `ok` holds for its value, and returns that value.
+async fn poll_sql(c: &tokio_postgres::Client, sql: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v: String = c.query_one(sql, &[]).await.unwrap().get(0);
+        if ok(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}; last value {v:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Resolves the incident (unless the detector, seeing its rule disabled, already did).
 async fn resolve(db: &TestDb, id: i64) {
     let c = db.client().await;
@@ -339,14 +377,7 @@ async fn two_detectors_with_the_same_targets_deliver_each_notification_once() {
 async fn a_delivery_whose_detector_died_is_handed_out_again_with_the_same_key_after_its_lease() {
     let db = fresh_db().await;
     let c = db.client().await;
-    c.batch_execute(
-        "INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
-                                window_start, window_end, observed, threshold, peak)
-         VALUES ('s', 'ERROR_SPIKE', 'HIGH', 'x', now(), now(), now(), now(), 1, 1, 1);
-         SELECT record_incident_change(i, 'opened', 'test', now()) FROM incidents i;",
-    )
-    .await
-    .unwrap();
+    open_incident(&c, "s").await;
     let claim =
         "SELECT delivery_id, attempt, idempotency_key FROM claim_notifications(ARRAY['webhook:x#1'], 10, '1 second')";
     let first = c.query(claim, &[]).await.unwrap();
@@ -361,18 +392,11 @@ async fn a_delivery_whose_detector_died_is_handed_out_again_with_the_same_key_af
     assert_eq!(again[0].get::<_, String>(2), first[0].get::<_, String>(2), "same idempotency key");
 }
 
-const TWO_INCIDENTS: &str = "
-    INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
-                           window_start, window_end, observed, threshold, peak)
-    VALUES ('a', 'ERROR_SPIKE', 'HIGH', 'x', now(), now(), now(), now(), 1, 1, 1),
-           ('b', 'ERROR_SPIKE', 'HIGH', 'y', now(), now(), now(), now(), 1, 1, 1);
-    SELECT record_incident_change(i, 'opened', 'test', now()) FROM incidents i ORDER BY id;";
-
 #[tokio::test]
 async fn a_notification_that_cannot_be_rendered_fails_alone() {
     let db = fresh_db().await;
     let c = db.client().await;
-    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    two_incidents(&c).await;
     c.batch_execute(
         "UPDATE notification_outbox SET payload = '{\"id\": \"not a number\"}' WHERE incident_id = (SELECT min(id) FROM incidents);
          UPDATE logmon_settings SET notify_max_attempts = 1;",
@@ -383,32 +407,23 @@ async fn a_notification_that_cannot_be_rendered_fails_alone() {
     let _detector = detector(&db, &["--webhook-url", &rx.url("/hook")]);
     rx.wait_until("the healthy notification arrives", |r| !r.received("/hook").is_empty()).await;
     assert_eq!(rx.received("/hook")[0].body["alerts"][0]["labels"]["service"], "b");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (status, error) = loop {
-        let r = c
-            .query_one(
-                "SELECT d.status, coalesce(d.last_error, '') FROM notification_deliveries d
-                 JOIN notification_outbox o ON o.id = d.outbox_id JOIN incidents i ON i.id = o.incident_id
-                 WHERE i.service = 'a' AND o.kind = 'firing'",
-                &[],
-            )
-            .await
-            .unwrap();
-        let (s, e): (String, String) = (r.get(0), r.get(1));
-        if s == "failed" || Instant::now() > deadline {
-            break (s, e);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(status, "failed");
-    assert!(error.contains("render_notification failed"), "{error}");
+    let outcome = poll_sql(
+        &c,
+        "SELECT d.status || ': ' || coalesce(d.last_error, '') FROM notification_deliveries d
+         JOIN notification_outbox o ON o.id = d.outbox_id JOIN incidents i ON i.id = o.incident_id
+         WHERE i.service = 'a' AND o.kind = 'firing'",
+        "the broken notification has failed",
+        |v| v.starts_with("failed"),
+    )
+    .await;
+    assert!(outcome.contains("render_notification failed"), "{outcome}");
 }
 
 #[tokio::test]
 async fn an_escalation_ends_the_alertmanager_alert_at_the_old_severity() {
     let db = fresh_db().await;
     let c = db.client().await;
-    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    two_incidents(&c).await;
     // a delivery was recorded in between: it carries no severity and must not hide the old one
     c.batch_execute(
         "INSERT INTO incident_events (incident_id, at, event, actor) SELECT min(id), now(), 'notified', 'webhook:x' FROM incidents;
@@ -453,14 +468,7 @@ async fn an_escalation_ends_the_alertmanager_alert_at_the_old_severity() {
 async fn slack_text_escapes_what_log_senders_wrote() {
     let db = fresh_db().await;
     let c = db.client().await;
-    c.batch_execute(
-        "INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
-                                window_start, window_end, observed, threshold, peak)
-         VALUES ('<!channel> & co', 'ERROR_SPIKE', 'HIGH', 'x', now(), now(), now(), now(), 1, 1, 1);
-         SELECT record_incident_change(i, 'opened', 'test', now()) FROM incidents i;",
-    )
-    .await
-    .unwrap();
+    open_incident(&c, "<!channel> & co").await;
     let text: String = c
         .query_one(
             "SELECT render_notification(id, 'slack', 'http://logmon.test') ->> 'text' FROM notification_outbox",
@@ -477,22 +485,16 @@ async fn slack_text_escapes_what_log_senders_wrote() {
 async fn a_secret_webhook_url_never_reaches_the_database_even_when_delivery_fails() {
     let db = fresh_db().await;
     let c = db.client().await;
-    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    two_incidents(&c).await;
     let closed = format!("http://127.0.0.1:{}/services/T0/B0/TOPSECRET", free_port());
     let _detector = detector(&db, &["--slack-webhook-url", &closed]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let failed: i64 = c
-            .query_one("SELECT count(*) FROM notification_deliveries WHERE last_error IS NOT NULL", &[])
-            .await
-            .unwrap()
-            .get(0);
-        if failed > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no failed attempt was recorded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll_sql(
+        &c,
+        "SELECT count(*)::text FROM notification_deliveries WHERE last_error IS NOT NULL",
+        "a failed attempt is recorded",
+        |n| n != "0",
+    )
+    .await;
     let leaked: i64 = c
         .query_one(
             "SELECT count(*) FROM notification_deliveries WHERE target LIKE '%TOPSECRET%' OR last_error LIKE '%TOPSECRET%'",
@@ -508,7 +510,7 @@ async fn a_secret_webhook_url_never_reaches_the_database_even_when_delivery_fail
 async fn settled_notifications_past_retention_are_pruned_and_pending_ones_kept() {
     let db = fresh_db().await;
     let c = db.client().await;
-    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    two_incidents(&c).await;
     c.batch_execute(
         "UPDATE notification_outbox SET created_at = now() - interval '30 days';
          UPDATE notification_outbox SET status = 'delivered' WHERE incident_id = (SELECT min(id) FROM incidents);",
@@ -532,7 +534,7 @@ async fn notifications_survive_a_database_restart_nothing_lost_nothing_doubled()
     )
     .await
     .unwrap();
-    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    two_incidents(&c).await;
     // the receiver is down at first, so retries are pending when the database goes away
     let rx = Receiver::start(|_, n| if n < 2 { (503, None) } else { (200, None) }).await;
     let _detector =
@@ -543,19 +545,13 @@ async fn notifications_survive_a_database_restart_nothing_lost_nothing_doubled()
     pg.restart();
 
     let c = connect(&url).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let open: i64 = c
-            .query_one("SELECT count(*) FROM notification_outbox WHERE status <> 'delivered'", &[])
-            .await
-            .unwrap()
-            .get(0);
-        if open == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{open} notification(s) never delivered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll_sql(
+        &c,
+        "SELECT count(*)::text FROM notification_outbox WHERE status <> 'delivered'",
+        "every notification is delivered",
+        |n| n == "0",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut accepted: Vec<String> =
         rx.received("/hook").iter().filter(|x| x.answered == 200).map(|x| x.key.clone().unwrap()).collect();
@@ -575,7 +571,7 @@ async fn notifications_survive_a_database_restart_nothing_lost_nothing_doubled()
 async fn deliveries_to_a_target_removed_from_the_configuration_fail_instead_of_waiting_forever() {
     let db = fresh_db().await;
     let c = db.client().await;
-    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    two_incidents(&c).await;
     let claim = |targets: &'static str| format!("SELECT count(*) FROM claim_notifications(ARRAY[{targets}]::text[])");
     let n: i64 = c.query_one(&claim("'webhook:old#1', 'webhook:new#2'"), &[]).await.unwrap().get(0);
     assert_eq!(n, 4);
@@ -610,7 +606,7 @@ async fn deliveries_to_a_target_removed_from_the_configuration_fail_instead_of_w
 async fn alertmanager_is_told_who_acknowledged_an_incident_on_the_next_resend() {
     let db = fresh_db().await;
     let c = db.client().await;
-    c.batch_execute(TWO_INCIDENTS).await.unwrap();
+    two_incidents(&c).await;
     c.batch_execute("SELECT acknowledge_incident(min(id), 'alice') FROM incidents").await.unwrap();
     let alerts: Value = c.query_one("SELECT alertmanager_alerts('http://logmon.test')", &[]).await.unwrap().get(0);
     let annotations: Vec<(&str, Option<&str>)> = alerts
