@@ -79,10 +79,23 @@ async fn the_python_sdk_can_send_gzip_with_a_bearer_token() {
     let (ok, out) = send_with_python_sdk(&app, "py-gzip", &["--gzip", "--token", "s3cret"]);
     assert!(ok, "{out}");
     assert_eq!(levels(&db, "py-gzip").await.iter().map(|(_, n)| n).sum::<i64>(), 24);
+    let gzipped = ingest_bytes(&app).await;
+    // the same logs uncompressed, to show the SDK really sent gzip (the collector counts wire bytes)
+    let (ok, out) = send_with_python_sdk(&app, "py-plain", &["--token", "s3cret"]);
+    assert!(ok, "{out}");
+    let plain = ingest_bytes(&app).await - gzipped;
+    assert!(gzipped < plain, "gzip body {gzipped} bytes, plain body {plain} bytes");
 
     let (ok, out) = send_with_python_sdk(&app, "py-intruder", &["--token", "wrong"]);
     assert!(!ok, "a wrong token must be refused: {out}");
     assert!(levels(&db, "py-intruder").await.is_empty());
+}
+
+/// logmon_ingest_bytes_total: request body bytes as received, before decompression.
+async fn ingest_bytes(app: &Proc) -> f64 {
+    let text = http().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("logmon_ingest_bytes_total ")).expect("the metric is exported");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 fn otlp_json(records: Value) -> Value {
