@@ -242,12 +242,11 @@ impl CollectorArgs {
             },
             limits: crate::api::ApiLimits {
                 max_body_bytes: self.max_body_bytes,
-                max_items: self.max_items,
                 body_timeout: Duration::from_secs(self.body_timeout),
-                fields: Default::default(),
                 ingest_token: self.ingest_token.as_deref().filter(|t| !t.is_empty()).map(crate::api::auth::Secret::new),
                 admin_token: self.admin_token.as_deref().filter(|t| !t.is_empty()).map(crate::api::auth::Secret::new),
             },
+            ingest: crate::ingest::pipeline::IngestLimits { max_items: self.max_items, fields: Default::default() },
             server: crate::api::server::ServerLimits {
                 max_connections: self.max_connections,
                 header_timeout: Duration::from_secs(self.header_timeout.max(1)),

@@ -10,6 +10,7 @@ use deadpool_postgres::Pool;
 use crate::api::{self, ApiLimits, AppState};
 use crate::db;
 use crate::ingest::batcher::{Batcher, BatcherConfig};
+use crate::ingest::pipeline::{IngestLimits, Pipeline};
 use crate::ingest::validate::TsRange;
 use crate::metrics::Metrics;
 
@@ -20,6 +21,7 @@ pub struct CollectorConfig {
     pub pool_size: usize,
     pub batcher: BatcherConfig,
     pub limits: ApiLimits,
+    pub ingest: IngestLimits,
     pub server: crate::api::server::ServerLimits,
 }
 
@@ -33,7 +35,8 @@ pub async fn run(
     let ts_range = Arc::new(RwLock::new(default_ts_range()));
     tokio::spawn(refresh_ts_range(pool.clone(), ts_range.clone()));
 
-    let state = AppState { pool, batcher, metrics, limits: Arc::new(cfg.limits.clone()), ts_range };
+    let pipeline = Pipeline::new(batcher, cfg.ingest.clone(), ts_range, metrics.clone());
+    let state = AppState { pool, pipeline, metrics, limits: Arc::new(cfg.limits.clone()) };
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;

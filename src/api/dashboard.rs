@@ -18,3 +18,8 @@ pub fn page() -> Response {
     h.insert("cache-control", warp::http::HeaderValue::from_static("no-cache"));
     resp
 }
+
+pub fn routes() -> super::Routes {
+    use warp::Filter;
+    warp::path::end().and(warp::get()).map(page).boxed()
+}

@@ -4,25 +4,8 @@ use serde::Serialize;
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
-use crate::ingest::batcher::IngestError;
-
-/// What was wrong with one item of a batch, and where.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ItemError {
-    /// Position of the item in the batch (array index or NDJSON line), or null for the whole body.
-    pub index: Option<usize>,
-    pub field: Option<String>,
-    pub error: String,
-}
-
-impl ItemError {
-    pub fn new(index: usize, field: Option<String>, error: String) -> ItemError {
-        ItemError { index: Some(index), field, error }
-    }
-    pub fn body(error: String) -> ItemError {
-        ItemError { index: None, field: None, error }
-    }
-}
+use crate::ingest::error::IngestError;
+pub use crate::ingest::error::ItemError;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
@@ -55,16 +38,6 @@ impl warp::reject::Reject for ApiError {}
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::BadRequest { message: message.into(), details: vec![] }
-    }
-
-    pub fn invalid_items(details: Vec<ItemError>) -> ApiError {
-        let n = details.iter().filter_map(|d| d.index).collect::<std::collections::BTreeSet<_>>().len();
-        let message = if n == 0 {
-            "invalid request body; nothing was stored".to_string()
-        } else {
-            format!("{n} invalid item(s); nothing of this batch was stored")
-        };
-        ApiError::BadRequest { message, details }
     }
 
     pub fn unavailable(message: impl Into<String>) -> ApiError {
@@ -100,10 +73,15 @@ impl ApiError {
 
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
+        let message = e.to_string();
         match e {
-            IngestError::Overloaded(_) => ApiError::Overloaded { message: e.to_string(), retry_after_s: 1 },
-            IngestError::Unavailable(_) => ApiError::Unavailable { message: e.to_string(), retry_after_s: 2 },
-            IngestError::Rejected(m) => ApiError::bad_request(format!("the database refused the batch: {m}")),
+            IngestError::Invalid(details) => ApiError::BadRequest { message, details },
+            IngestError::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            IngestError::Unsupported(m) => ApiError::UnsupportedMediaType(m),
+            IngestError::Timeout(m) => ApiError::Timeout(m),
+            IngestError::Overloaded(_) => ApiError::Overloaded { message, retry_after_s: 1 },
+            IngestError::Unavailable(_) => ApiError::Unavailable { message, retry_after_s: 2 },
+            IngestError::Rejected(_) => ApiError::bad_request(message),
         }
     }
 }

@@ -13,7 +13,7 @@ pub async fn get(state: AppState) -> Response {
         client.query_one("SELECT 1", &[]).await?;
         Ok::<_, crate::db::DbError>(())
     };
-    let queued = state.batcher.queued_rows();
+    let queued = state.pipeline.batcher().queued_rows();
     match tokio::time::timeout(Duration::from_secs(3), check).await {
         Ok(Ok(())) => warp::reply::json(
             &json!({"status": "ok", "database": "ok", "queued_rows": queued, "version": env!("CARGO_PKG_VERSION")}),
@@ -29,4 +29,9 @@ fn unavailable(reason: String, queued: usize) -> Response {
     let mut r = warp::reply::with_status(warp::reply::json(&body), StatusCode::SERVICE_UNAVAILABLE).into_response();
     r.headers_mut().insert("retry-after", 5.into());
     r
+}
+
+pub fn routes(state: &AppState) -> super::Routes {
+    use warp::Filter;
+    warp::path!("health").and(warp::get()).and(super::with_state(state)).then(get).boxed()
 }

@@ -112,3 +112,28 @@ async fn transition_inner(
         },
     }
 }
+
+pub fn routes(state: &AppState) -> super::Routes {
+    use warp::Filter;
+    let admin = super::auth::require(state.limits.admin_token.clone(), "incident lifecycle");
+    let list =
+        warp::path!("incidents").and(warp::get()).and(warp::query::<Query>()).and(super::with_state(state)).then(list);
+    let get = warp::path!("incidents" / i64).and(warp::get()).and(super::with_state(state)).then(get);
+    let ack = warp::path!("incidents" / i64 / "ack")
+        .and(warp::post())
+        .and(admin.clone())
+        .map(|id| (id, Transition::Acknowledge))
+        .untuple_one()
+        .and(warp::body::stream())
+        .and(super::with_state(state))
+        .then(transition);
+    let resolve = warp::path!("incidents" / i64 / "resolve")
+        .and(warp::post())
+        .and(admin)
+        .map(|id| (id, Transition::Resolve))
+        .untuple_one()
+        .and(warp::body::stream())
+        .and(super::with_state(state))
+        .then(transition);
+    list.or(get).unify().or(ack).unify().or(resolve).unify().boxed()
+}

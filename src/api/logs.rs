@@ -1,6 +1,5 @@
 //! POST /logs: decode, validate every item, then wait for the group commit that stores them.
 use bytes::Buf;
-use chrono::Utc;
 use futures_util::Stream;
 use serde_json::json;
 use warp::reply::{Reply, Response};
@@ -8,8 +7,8 @@ use warp::reply::{Reply, Response};
 use super::body::read_limited;
 use super::error::ApiError;
 use super::{AppState, respond};
-use crate::ingest::decode::{self, BodyFormat};
-use crate::ingest::validate::validate_batch;
+use crate::ingest::encoding;
+use crate::ingest::sources::json::{self, BodyFormat};
 
 pub async fn post<S, B>(
     content_type: Option<String>,
@@ -55,16 +54,20 @@ where
     })?;
     let raw = read_limited(body, limits.max_body_bytes, limits.body_timeout).await?;
     state.metrics.ingest_bytes.inc_by(raw.len() as u64);
-    let raw = decode::decompress(content_encoding.as_deref(), raw, limits.max_body_bytes)?;
-    let items = decode::items(format, &raw)?;
-    if items.len() > limits.max_items {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "{} items in one request; the limit is {}",
-            items.len(),
-            limits.max_items
-        )));
-    }
-    let range = *state.ts_range.read().expect("ts range lock");
-    let records = validate_batch(items, &limits.fields, range, Utc::now()).map_err(ApiError::invalid_items)?;
-    Ok(state.batcher.submit(records).await?)
+    let raw = encoding::decompress(content_encoding.as_deref(), raw, limits.max_body_bytes)?;
+    let items = json::items(format, &raw)?;
+    Ok(state.pipeline.store_all(items).await?)
+}
+
+pub fn routes(state: &AppState) -> super::Routes {
+    use warp::Filter;
+    warp::path!("logs")
+        .and(warp::post())
+        .and(super::auth::require(state.limits.ingest_token.clone(), "ingestion"))
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::header::optional::<String>("content-encoding"))
+        .and(warp::body::stream())
+        .and(super::with_state(state))
+        .then(post)
+        .boxed()
 }

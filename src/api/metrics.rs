@@ -15,7 +15,7 @@ pub async fn get(state: AppState) -> Response {
 async fn inner(state: &AppState) -> Result<Response, ApiError> {
     let m = &state.metrics;
     let _one_at_a_time = m.scrape.lock().await;
-    m.queued_rows.set(state.batcher.queued_rows() as i64);
+    m.queued_rows.set(state.pipeline.batcher().queued_rows() as i64);
     let client = state.pool.get().await?;
     let open = client
         .query(
@@ -60,4 +60,9 @@ async fn inner(state: &AppState) -> Result<Response, ApiError> {
     let mut resp = m.encode().into_response();
     resp.headers_mut().insert(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8".parse().expect("static header"));
     Ok(resp)
+}
+
+pub fn routes(state: &AppState) -> super::Routes {
+    use warp::Filter;
+    warp::path!("metrics").and(warp::get()).and(super::with_state(state)).then(get).boxed()
 }

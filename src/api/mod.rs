@@ -15,14 +15,14 @@ pub mod server;
 pub mod stats;
 pub mod timeseries;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::reply::{Reply, Response};
 
-use crate::ingest::batcher::Batcher;
-use crate::ingest::validate::{Limits, TsRange};
+use crate::ingest::pipeline::Pipeline;
 use crate::metrics::Metrics;
 use error::ApiError;
 
@@ -30,21 +30,17 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
-    pub batcher: Batcher,
+    pub pipeline: Pipeline,
     pub metrics: Arc<Metrics>,
     pub limits: Arc<ApiLimits>,
-    pub ts_range: Arc<RwLock<TsRange>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ApiLimits {
     /// Largest request body, after decompression.
     pub max_body_bytes: usize,
-    /// Most log items in one request.
-    pub max_items: usize,
     /// How long a client may take to send its body.
     pub body_timeout: std::time::Duration,
-    pub fields: Limits,
     /// Bearer token required by POST /logs (None: open).
     pub ingest_token: Option<auth::Secret>,
     /// Bearer token required by the lifecycle endpoints (None: open).
@@ -55,9 +51,7 @@ impl Default for ApiLimits {
     fn default() -> Self {
         ApiLimits {
             max_body_bytes: 16 * 1024 * 1024,
-            max_items: 50_000,
             body_timeout: std::time::Duration::from_secs(30),
-            fields: Limits::default(),
             ingest_token: None,
             admin_token: None,
         }
@@ -88,81 +82,44 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 pub const OPENAPI: &str = include_str!("openapi.json");
 
+/// Every endpoint: each resource module contributes its own `routes()`, boxed so that adding
+/// one does not grow the type (and compile time) of the whole tree.
 pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
-    use incidents::Transition;
-    let ingest_auth = auth::require(state.limits.ingest_token.clone(), "ingestion");
-    let admin_auth = auth::require(state.limits.admin_token.clone(), "incident lifecycle");
-    let with_state = warp::any().map(move || state.clone());
-    let query = warp::query::<params::Query>();
-
-    let dashboard = warp::path::end().and(warp::get()).map(dashboard::page);
-    let health = warp::path!("health").and(warp::get()).and(with_state.clone()).then(health::get);
-    let post_logs = warp::path!("logs")
-        .and(warp::post())
-        .and(ingest_auth.clone())
-        .and(warp::header::optional::<String>("content-type"))
-        .and(warp::header::optional::<String>("content-encoding"))
-        .and(warp::body::stream())
-        .and(with_state.clone())
-        .then(logs::post);
-    let post_otlp_logs = warp::path!("v1" / "logs")
-        .and(warp::post())
-        .and(ingest_auth)
-        .and(warp::header::optional::<String>("content-type"))
-        .and(warp::header::optional::<String>("content-encoding"))
-        .and(warp::body::stream())
-        .and(with_state.clone())
-        .then(otlp::post);
-    let list_incidents =
-        warp::path!("incidents").and(warp::get()).and(query).and(with_state.clone()).then(incidents::list);
-    let get_incident = warp::path!("incidents" / i64).and(warp::get()).and(with_state.clone()).then(incidents::get);
-    let ack = warp::path!("incidents" / i64 / "ack")
-        .and(warp::post())
-        .and(admin_auth.clone())
-        .map(|id| (id, Transition::Acknowledge))
-        .untuple_one()
-        .and(warp::body::stream())
-        .and(with_state.clone())
-        .then(incidents::transition);
-    let resolve = warp::path!("incidents" / i64 / "resolve")
-        .and(warp::post())
-        .and(admin_auth)
-        .map(|id| (id, Transition::Resolve))
-        .untuple_one()
-        .and(warp::body::stream())
-        .and(with_state.clone())
-        .then(incidents::transition);
-    let stats = warp::path!("stats").and(warp::get()).and(query).and(with_state.clone()).then(stats::get);
-    let timeseries =
-        warp::path!("timeseries").and(warp::get()).and(query).and(with_state.clone()).then(timeseries::get);
-    let metrics = warp::path!("metrics").and(warp::get()).and(with_state).then(metrics::get);
-    let openapi = warp::path!("openapi.json")
-        .and(warp::get())
-        .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response());
-
-    dashboard
-        .or(health)
+    dashboard::routes()
+        .or(health::routes(&state))
         .unify()
-        .or(post_logs)
+        .or(logs::routes(&state))
         .unify()
-        .or(post_otlp_logs)
+        .or(otlp::routes(&state))
         .unify()
-        .or(list_incidents)
+        .or(incidents::routes(&state))
         .unify()
-        .or(get_incident)
+        .or(stats::routes(&state))
         .unify()
-        .or(ack)
+        .or(timeseries::routes(&state))
         .unify()
-        .or(resolve)
+        .or(metrics::routes(&state))
         .unify()
-        .or(stats)
-        .unify()
-        .or(timeseries)
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(openapi)
+        .or(openapi())
         .unify()
         .recover(error::recover)
         .unify()
+}
+
+/// What each resource's `routes()` returns.
+pub type Routes = BoxedFilter<(Response,)>;
+
+/// A filter handing every request a clone of the shared state.
+pub fn with_state(
+    state: &AppState,
+) -> impl Filter<Extract = (AppState,), Error = std::convert::Infallible> + Clone + use<> {
+    let state = state.clone();
+    warp::any().map(move || state.clone())
+}
+
+fn openapi() -> Routes {
+    warp::path!("openapi.json")
+        .and(warp::get())
+        .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response())
+        .boxed()
 }

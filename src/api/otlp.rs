@@ -6,7 +6,6 @@
 //!   `partialSuccess` (an OTLP exporter drops a 400'd batch whole, so one bad record must not
 //!   cost its neighbours); a batch with no valid record at all is a 400.
 use bytes::Buf;
-use chrono::Utc;
 use futures_util::Stream;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use prost::Message;
@@ -17,9 +16,11 @@ use warp::reply::{Reply, Response};
 use super::AppState;
 use super::body::read_limited;
 use super::error::{ApiError, ItemError};
-use crate::ingest::decode;
-use crate::ingest::otlp::{self, Encoding};
-use crate::ingest::validate::validate_item;
+use crate::ingest::{
+    self,
+    error::IngestError,
+    sources::otlp::{self, Encoding},
+};
 
 pub async fn post<S, B>(
     content_type: Option<String>,
@@ -66,40 +67,26 @@ where
     let limits = &state.limits;
     let raw = read_limited(body, limits.max_body_bytes, limits.body_timeout).await?;
     state.metrics.ingest_bytes.inc_by(raw.len() as u64);
-    let raw = decode::decompress(content_encoding.as_deref(), raw, limits.max_body_bytes)?;
-    let request = otlp::decode(encoding, &raw).map_err(|m| ApiError::invalid_items(vec![ItemError::body(m)]))?;
-    let n = otlp::record_count(&request);
-    if n > limits.max_items {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "{n} log records in one request; the limit is {}",
-            limits.max_items
-        )));
+    let raw = ingest::encoding::decompress(content_encoding.as_deref(), raw, limits.max_body_bytes)?;
+    let request = otlp::decode(encoding, &raw).map_err(IngestError::body)?;
+    state.pipeline.check_count(otlp::record_count(&request), "log records")?;
+    let (paths, values): (Vec<String>, Vec<_>) = otlp::items(request).into_iter().map(|i| (i.path, i.value)).unzip();
+    let outcome = state.pipeline.store_valid(values).await?;
+    let errors: Vec<ItemError> = outcome
+        .rejected
+        .iter()
+        .flat_map(|r| {
+            let path = &paths[r.index];
+            r.errors.iter().map(move |e| ItemError {
+                field: Some(format!("{path}.{}", otlp::otlp_field(e.field.as_deref().unwrap_or("")))),
+                ..e.clone()
+            })
+        })
+        .collect();
+    if outcome.stored == 0 && !errors.is_empty() {
+        return Err(IngestError::Invalid(errors).into());
     }
-    let range = *state.ts_range.read().expect("ts range lock");
-    let now = Utc::now();
-    let mut records = Vec::with_capacity(n);
-    let mut rejected = Rejected { count: 0, errors: Vec::new() };
-    for (index, item) in otlp::items(request).into_iter().enumerate() {
-        match validate_item(index, item.value, &limits.fields, range, now) {
-            Ok(r) => records.push(r),
-            Err(errs) => {
-                rejected.count += 1;
-                rejected.errors.extend(errs.into_iter().map(|e| ItemError {
-                    field: Some(format!("{}.{}", item.path, otlp::otlp_field(e.field.as_deref().unwrap_or("")))),
-                    ..e
-                }));
-            }
-        }
-    }
-    if records.is_empty() && rejected.count > 0 {
-        state.metrics.rejected_rows(rejected.count);
-        return Err(ApiError::invalid_items(rejected.errors));
-    }
-    if !records.is_empty() {
-        state.batcher.submit(records).await?;
-    }
-    state.metrics.rejected_rows(rejected.count);
-    Ok(rejected)
+    Ok(Rejected { count: outcome.rejected.len(), errors })
 }
 
 fn success(encoding: Encoding, rejected: Rejected) -> Response {
@@ -226,4 +213,17 @@ fn failure(encoding: Encoding, e: ApiError) -> Response {
 fn reply(status: StatusCode, encoding: Encoding, body: Vec<u8>) -> Response {
     warp::reply::with_status(warp::reply::with_header(body, "content-type", encoding.content_type()), status)
         .into_response()
+}
+
+pub fn routes(state: &AppState) -> super::Routes {
+    use warp::Filter;
+    warp::path!("v1" / "logs")
+        .and(warp::post())
+        .and(super::auth::require(state.limits.ingest_token.clone(), "ingestion"))
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::header::optional::<String>("content-encoding"))
+        .and(warp::body::stream())
+        .and(super::with_state(state))
+        .then(post)
+        .boxed()
 }

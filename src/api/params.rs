@@ -11,7 +11,7 @@ pub type Query = HashMap<String, String>;
 fn bad(param: &str, msg: String) -> ApiError {
     ApiError::BadRequest {
         message: format!("invalid query parameter {param}: {msg}"),
-        details: vec![super::error::ItemError { index: None, field: Some(param.to_string()), error: msg }],
+        details: vec![crate::ingest::error::ItemError { index: None, field: Some(param.to_string()), error: msg }],
     }
 }
 

@@ -38,3 +38,8 @@ async fn inner(q: Query, state: &AppState) -> Result<Response, ApiError> {
         .collect();
     Ok(warp::reply::json(&stats).into_response())
 }
+
+pub fn routes(state: &AppState) -> super::Routes {
+    use warp::Filter;
+    warp::path!("stats").and(warp::get()).and(warp::query::<Query>()).and(super::with_state(state)).then(get).boxed()
+}

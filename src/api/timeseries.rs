@@ -57,3 +57,13 @@ async fn inner(q: Query, state: &AppState) -> Result<Response, ApiError> {
         .collect();
     Ok(warp::reply::json(&points).into_response())
 }
+
+pub fn routes(state: &AppState) -> super::Routes {
+    use warp::Filter;
+    warp::path!("timeseries")
+        .and(warp::get())
+        .and(warp::query::<Query>())
+        .and(super::with_state(state))
+        .then(get)
+        .boxed()
+}

@@ -1,5 +1,6 @@
 //! Connections to PostgreSQL: the pool used by the HTTP API and the ingest writers, and
 //! dedicated connections for LISTEN and migrations.
+pub mod listen;
 pub mod migrate;
 
 use std::time::Duration;

@@ -3,8 +3,6 @@
 //! evaluated), compacts the rollup, runs partition maintenance, and survives database outages by
 //! reconnecting with backoff. Any number may run at once: the SQL serialises them. Next to it
 //! runs the notifier (`crate::notify`), which delivers the outbox.
-pub(crate) mod listener;
-
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep, timeout};
@@ -66,7 +64,7 @@ fn hostname() -> String {
 
 /// One connected stretch: runs until the database goes away.
 async fn session(cfg: &DetectorConfig, instance: &str) -> Result<(), db::DbError> {
-    let mut listener = listener::listen(&cfg.database_url, "logmon_ingest").await?;
+    let mut listener = db::listen::listen(&cfg.database_url, "logmon_ingest").await?;
     let client = db::connect(&cfg.database_url).await?;
     client.batch_execute("SET application_name = 'logmon-detector'; SET statement_timeout = '60s'").await?;
     client

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::LogRecord;
 use super::copy_sink::{CopySink, SinkError};
+use super::error::IngestError;
 use crate::metrics::Metrics;
 
 #[derive(Debug, Clone)]
@@ -28,16 +29,6 @@ impl Default for BatcherConfig {
     fn default() -> Self {
         BatcherConfig { writers: 3, max_queued_rows: 200_000, max_batch_rows: 20_000, linger: Duration::ZERO }
     }
-}
-
-#[derive(Debug, thiserror::Error, Clone)]
-pub enum IngestError {
-    #[error("ingest queue is full ({0} rows waiting)")]
-    Overloaded(usize),
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    Rejected(String),
 }
 
 struct Job {

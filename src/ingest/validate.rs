@@ -3,9 +3,9 @@
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
-use super::decode::kind;
+use super::error::ItemError;
 use super::record::{Level, LogRecord};
-use crate::api::error::ItemError;
+use super::sources::json::kind;
 
 const MESSAGE_KEYS: &[&str] = &["message", "msg", "log"];
 const TS_KEYS: &[&str] = &["ts", "timestamp", "@timestamp", "time", "date"];
@@ -35,25 +35,6 @@ impl Default for Limits {
 pub struct TsRange {
     pub oldest: DateTime<Utc>,
     pub newest: DateTime<Utc>,
-}
-
-/// Validates every item; either all are valid or the errors of all invalid ones are returned.
-pub fn validate_batch(
-    items: Vec<Value>,
-    limits: &Limits,
-    range: TsRange,
-    now: DateTime<Utc>,
-) -> Result<Vec<LogRecord>, Vec<ItemError>> {
-    let mut records = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        match validate_item(index, item, limits, range, now) {
-            Ok(r) if errors.is_empty() => records.push(r),
-            Ok(_) => {}
-            Err(mut e) => errors.append(&mut e),
-        }
-    }
-    if errors.is_empty() { Ok(records) } else { Err(errors) }
 }
 
 pub fn validate_item(
@@ -333,6 +314,26 @@ fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
+/// Every item validated: all records, or the errors of every invalid item (tests' shorthand for
+/// what `Pipeline::store_all` does).
+#[cfg(test)]
+fn validate_batch(
+    items: Vec<Value>,
+    limits: &Limits,
+    range: TsRange,
+    now: DateTime<Utc>,
+) -> Result<Vec<LogRecord>, Vec<ItemError>> {
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match validate_item(index, item, limits, range, now) {
+            Ok(r) => records.push(r),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() { Ok(records) } else { Err(errors) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,7 +422,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::ingest::decode::{BodyFormat, items};
+    use crate::ingest::sources::json::{BodyFormat, items};
     use proptest::prelude::*;
 
     fn range() -> TsRange {

@@ -13,7 +13,6 @@ use tokio::time::{Instant, sleep, timeout};
 use tokio_postgres::Client;
 
 use crate::db::{self, DbError};
-use crate::detector::listener;
 pub use target::{Kind, Target};
 
 #[derive(Debug, Clone)]
@@ -68,7 +67,7 @@ pub async fn run(cfg: NotifyConfig, database_url: String) {
 }
 
 async fn session(cfg: &NotifyConfig, url: &str, http: &reqwest::Client) -> Result<(), DbError> {
-    let mut wakeups = listener::listen(url, "logmon_incidents").await?;
+    let mut wakeups = db::listen::listen(url, "logmon_incidents").await?;
     let client = db::connect(url).await?;
     client.batch_execute("SET application_name = 'logmon-notifier'; SET statement_timeout = '30s'").await?;
     let mut next_resend = Instant::now();

@@ -1,10 +1,8 @@
-//! From HTTP body bytes to JSON items: content types, gzip, size limits. Knows nothing about
-//! what a log looks like; see `validate` for that.
-use std::io::Read;
-
+//! `POST /logs` bodies: a JSON array of log objects (the original collector's format), one
+//! object, or NDJSON. Turns bytes into JSON items; what a log looks like is `validate`'s business.
 use serde_json::Value;
 
-use crate::api::error::{ApiError, ItemError};
+use crate::ingest::error::{IngestError, ItemError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {
@@ -35,40 +33,19 @@ impl BodyFormat {
     }
 }
 
-/// Undo `Content-Encoding`, refusing to produce more than `limit` bytes (gzip bombs).
-pub fn decompress(encoding: Option<&str>, body: bytes::Bytes, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    let enc = encoding.map(|e| e.trim().to_ascii_lowercase());
-    match enc.as_deref() {
-        None | Some("") | Some("identity") => Ok(body),
-        Some("gzip") | Some("x-gzip") => {
-            let mut out = Vec::with_capacity((body.len() * 4).min(limit));
-            let mut dec = flate2::read::MultiGzDecoder::new(&body[..]).take(limit as u64 + 1);
-            dec.read_to_end(&mut out).map_err(|e| ApiError::bad_request(format!("body is not valid gzip: {e}")))?;
-            if out.len() > limit {
-                return Err(ApiError::PayloadTooLarge(format!("decompressed body exceeds the limit of {limit} bytes")));
-            }
-            Ok(out.into())
-        }
-        Some(other) => Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Encoding {other:?} is not supported (use gzip or none)"
-        ))),
-    }
-}
-
 /// The items of a body, each still raw JSON. Syntax errors name the item (NDJSON line) or the
 /// position in the body.
-pub fn items(format: BodyFormat, body: &[u8]) -> Result<Vec<Value>, ApiError> {
+pub fn items(format: BodyFormat, body: &[u8]) -> Result<Vec<Value>, IngestError> {
     match format {
         BodyFormat::Json => {
-            let v: Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::invalid_items(vec![ItemError::body(format!("invalid JSON: {e}"))]))?;
+            let v: Value = serde_json::from_slice(body).map_err(|e| IngestError::body(format!("invalid JSON: {e}")))?;
             match v {
                 Value::Array(items) => Ok(items),
                 Value::Object(_) => Ok(vec![v]),
-                other => Err(ApiError::invalid_items(vec![ItemError::body(format!(
+                other => Err(IngestError::body(format!(
                     "expected a JSON array of log objects or one log object, got {}",
                     kind(&other)
-                ))])),
+                ))),
             }
         }
         BodyFormat::NdJson => {
@@ -84,7 +61,7 @@ pub fn items(format: BodyFormat, body: &[u8]) -> Result<Vec<Value>, ApiError> {
                     Err(e) => errors.push(ItemError::new(out.len() + errors.len(), None, format!("invalid JSON: {e}"))),
                 }
             }
-            if errors.is_empty() { Ok(out) } else { Err(ApiError::invalid_items(errors)) }
+            if errors.is_empty() { Ok(out) } else { Err(IngestError::Invalid(errors)) }
         }
     }
 }

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpRecord;
 use prost::Message;
 use serde_json::{Map, Value, json};
 
-use super::record::Level;
+use crate::ingest::record::Level;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {

@@ -4,7 +4,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use crate::db::{self, DbError};
+use super::DbError;
 
 /// A LISTENing connection: `wakeups` yields once per burst of notifications and closes when the
 /// connection is lost. Dropping the listener closes the connection.
@@ -14,7 +14,7 @@ pub struct Listener {
 }
 
 pub async fn listen(url: &str, channel: &str) -> Result<Listener, DbError> {
-    let cfg = db::parse_config(url)?;
+    let cfg = super::parse_config(url)?;
     // Not pooled: a pool's connection task drops notifications (FIELD-NOTES).
     let (client, mut conn) = cfg.connect(NoTls).await?;
     let (tx, rx) = mpsc::channel(1);
