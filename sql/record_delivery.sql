@@ -34,9 +34,14 @@ BEGIN
                 jsonb_build_object('kind', o.kind, 'attempts', d.attempts, 'idempotency_key', o.idempotency_key));
     ELSIF retryable AND d.attempts < s.notify_max_attempts THEN
         outcome := 'pending';
-        wait := least(s.notify_backoff_max, s.notify_backoff_base * power(2, least(d.attempts - 1, 30)))
-                * (0.8 + 0.4 * random());
-        wait := greatest(wait, least(retry_after, s.notify_backoff_max));
+        -- base * 2^(attempt-1), jittered +-20% so that many deliveries do not retry in step, then
+        -- capped. A Retry-After raises the wait (up to the cap). Careful: least()/greatest()
+        -- ignore NULLs, so a missing Retry-After must not reach them (it would mean "the cap").
+        wait := least(s.notify_backoff_max,
+                      s.notify_backoff_base * power(2, least(d.attempts - 1, 30)) * (0.8 + 0.4 * random()));
+        IF retry_after IS NOT NULL THEN
+            wait := greatest(wait, least(retry_after, s.notify_backoff_max));
+        END IF;
         UPDATE notification_deliveries n
         SET next_attempt_at = now() + wait, last_http_status = http_status,
             last_error = coalesce(error, format('HTTP %s', http_status))

@@ -617,3 +617,58 @@ async fn alertmanager_is_told_who_acknowledged_an_incident_on_the_next_resend() 
         .collect();
     assert_eq!(annotations, [("acknowledged", Some("alice")), ("open", None)]);
 }
+
+/// The delay record_delivery() sets after a failed attempt number `attempt`, in seconds.
+async fn retry_delay(c: &tokio_postgres::Client, id: i64, attempt: i32, http: i32, retry_after: Option<f64>) -> f64 {
+    c.execute("UPDATE notification_deliveries SET attempts = $2, status = 'pending' WHERE id = $1", &[&id, &attempt])
+        .await
+        .unwrap();
+    // one transaction: now() is the same instant in record_delivery() and in the difference
+    c.batch_execute("BEGIN").await.unwrap();
+    let status: String = c
+        .query_one("SELECT record_delivery($1, $2, NULL, make_interval(secs => $3))", &[&id, &http, &retry_after])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "pending");
+    let d: f64 = c
+        .query_one(
+            "SELECT extract(epoch FROM next_attempt_at - now())::float8 FROM notification_deliveries WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    c.batch_execute("COMMIT").await.unwrap();
+    d
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_after_one_second_then_doubling_up_to_the_cap() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    let incident = open_incident(&c, "checkout").await;
+    let id: i64 = c
+        .query_one(
+            "INSERT INTO notification_deliveries (outbox_id, incident_id, target)
+             SELECT id, incident_id, 'webhook:receiver#1' FROM notification_outbox WHERE incident_id = $1 RETURNING id",
+            &[&incident],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // defaults: base 1 s, cap 5 min, +-20% jitter; no Retry-After
+    for attempt in 1..=12 {
+        let expected = f64::min(2f64.powi(attempt - 1), 300.0);
+        let got = retry_delay(&c, id, attempt, 503, None).await;
+        let (lo, hi) = (f64::min(expected * 0.8, 300.0), f64::min(expected * 1.2, 300.0));
+        assert!(got >= lo - 1e-6 && got <= hi + 1e-6, "attempt {attempt}: waited {got} s, expected {lo}..{hi} s");
+    }
+    // no answer at all and 429 follow the same schedule
+    assert!(retry_delay(&c, id, 1, 429, None).await <= 1.2);
+    // a Retry-After is honoured as a minimum, and capped
+    let got = retry_delay(&c, id, 1, 503, Some(30.0)).await;
+    assert!((30.0..=30.001).contains(&got), "Retry-After: 30 waited {got} s");
+    let got = retry_delay(&c, id, 1, 503, Some(3600.0)).await;
+    assert!((299.999..=300.001).contains(&got), "Retry-After: 3600 is capped at notify_backoff_max, waited {got} s");
+}
