@@ -31,3 +31,20 @@ where
         .await
         .unwrap_or_else(|_| Err(ApiError::Timeout(format!("request body not received within {}s", timeout.as_secs()))))
 }
+
+/// Refuses a request whose `Content-Length` already says it is over `limit`, before a byte of the
+/// body is read. With `Expect: 100-continue` the client then never sends the body: hyper only
+/// answers "100 Continue" once a handler starts reading it.
+pub fn declared_within(limit: usize) -> impl warp::Filter<Extract = (), Error = warp::Rejection> + Clone {
+    use warp::Filter;
+    warp::header::optional::<u64>("content-length")
+        .and_then(move |declared: Option<u64>| async move {
+            match declared {
+                Some(n) if n > limit as u64 => Err(warp::reject::custom(ApiError::PayloadTooLarge(format!(
+                    "request body of {n} bytes (Content-Length) exceeds the limit of {limit} bytes"
+                )))),
+                _ => Ok(()),
+            }
+        })
+        .untuple_one()
+}

@@ -66,6 +66,7 @@ pub fn routes(state: &AppState) -> super::Routes {
         .and(super::auth::require(state.limits.ingest_token.clone(), "ingestion"))
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::header::optional::<String>("content-encoding"))
+        .and(super::body::declared_within(state.limits.max_body_bytes))
         .and(warp::body::stream())
         .and(super::with_state(state))
         .then(post)

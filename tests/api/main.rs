@@ -7,6 +7,7 @@ mod deploy;
 mod detection;
 mod detector;
 mod e2e;
+mod early_answers;
 mod health;
 mod hostile;
 mod ingest;
