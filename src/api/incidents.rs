@@ -118,8 +118,12 @@ pub fn routes(state: &AppState) -> super::Routes {
     let admin = super::auth::require(state.limits.admin_token.clone(), "incident lifecycle");
     let list =
         warp::path!("incidents").and(warp::get()).and(warp::query::<Query>()).and(super::with_state(state)).then(list);
-    let get = warp::path!("incidents" / i64).and(warp::get()).and(super::with_state(state)).then(get);
-    let ack = warp::path!("incidents" / i64 / "ack")
+    let one = warp::path("incidents").and(params::path_id("id"));
+    let get = one.clone().and(warp::path::end()).and(warp::get()).and(super::with_state(state)).then(get);
+    let ack = one
+        .clone()
+        .and(warp::path("ack"))
+        .and(warp::path::end())
         .and(warp::post())
         .and(admin.clone())
         .map(|id| (id, Transition::Acknowledge))
@@ -127,7 +131,9 @@ pub fn routes(state: &AppState) -> super::Routes {
         .and(warp::body::stream())
         .and(super::with_state(state))
         .then(transition);
-    let resolve = warp::path!("incidents" / i64 / "resolve")
+    let resolve = one
+        .and(warp::path("resolve"))
+        .and(warp::path::end())
         .and(warp::post())
         .and(admin)
         .map(|id| (id, Transition::Resolve))

@@ -55,7 +55,12 @@ where
     let raw = read_limited(body, limits.max_body_bytes, limits.body_timeout).await?;
     state.metrics.ingest_bytes.inc_by(raw.len() as u64);
     let raw = encoding::decompress(content_encoding.as_deref(), raw, limits.max_body_bytes)?;
-    let items = json::items(format, &raw)?;
+    let items = json::items(format, &raw).inspect_err(|_| {
+        // a refused body's lines count as rejected rows (an unreadable JSON text has no rows to count)
+        if format == BodyFormat::NdJson || raw.first() == Some(&b'{') {
+            state.metrics.rejected_rows(json::line_count(&raw));
+        }
+    })?;
     Ok(state.pipeline.store_all(items).await?)
 }
 

@@ -83,7 +83,8 @@ async fn bad_query_parameters_get_400_json_naming_the_parameter() {
         assert_eq!(b["details"][0]["field"], param, "{path}: {b}");
     }
     let (s, b) = get(&app, "/incidents/not-a-number").await;
-    assert_eq!(s, 404, "{b}");
+    assert_eq!((s, &b["details"][0]["field"]), (400, &serde_json::json!("id")), "{b}");
+    assert!(b["error"].as_str().unwrap().contains("must be an integer"), "{b}");
 }
 
 #[tokio::test]
