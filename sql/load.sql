@@ -13,6 +13,7 @@
 \ir service_timeseries.sql
 \ir interval_label.sql
 \ir severity_rank.sql
+\ir rule_verdict.sql
 \ir evaluate_rules.sql
 \ir record_incident_change.sql
 \ir detect_incidents.sql

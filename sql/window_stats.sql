@@ -69,3 +69,24 @@ $$;
 COMMENT ON FUNCTION window_stats(timestamptz, timestamptz) IS
   'Per-service total, errors, latency count/sum/max and histogram for logs with lo_b <= ts < hi_b (window_bounds(lo, hi)), '
   'read from the rollup only: equal to aggregating those committed raw rows, at a cost independent of raw rows.';
+
+-- Per service, the number of whole minutes in [lo, hi) in which it sent at least one log.
+CREATE OR REPLACE FUNCTION active_minutes(lo timestamptz, hi timestamptz)
+RETURNS TABLE (service text, minutes bigint)
+LANGUAGE sql STABLE ROWS 20
+SET jit = off
+AS $$
+    SELECT y.service, count(*)
+    FROM (SELECT x.service, x.bucket
+          FROM (SELECT m.service, m.bucket, m.total FROM log_rollup_minute m WHERE m.bucket >= lo AND m.bucket < hi
+                UNION ALL  -- deltas not yet folded into their minute
+                SELECT d.service, date_trunc('minute', d.bucket), d.total FROM log_rollup d
+                WHERE NOT d.compacted AND d.bucket >= lo AND d.bucket < hi) x
+          GROUP BY x.service, x.bucket
+          HAVING sum(x.total) > 0) y
+    GROUP BY y.service
+$$;
+
+COMMENT ON FUNCTION active_minutes(timestamptz, timestamptz) IS
+  'Per service, how many whole minutes of [lo, hi) hold at least one of its logs (from the rollup). no_data rules use it '
+  'to tell a regular sender from a one-off one.';
