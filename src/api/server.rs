@@ -68,8 +68,9 @@ pub async fn serve<F>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
-        tracing::warn!("some connections did not finish within 30 s of shutdown");
+    // In-flight requests finish (each is bounded: body and database timeouts are a few seconds).
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish within 10 s of shutdown");
     }
 }
 
