@@ -35,11 +35,11 @@ pub async fn run(args: UpArgs) -> crate::Result {
         interval: Duration::from_secs(5),
         debounce: Duration::from_millis(100),
         maintenance_interval: Duration::from_secs(3600),
-        notify: args.notify.config()?,
+        notify: args.notify.config(Some(args.collector.listen))?,
     };
     let detector = tokio::spawn(detector::run(detector_cfg, stopped()));
 
-    let base = format!("http://{}", args.collector.listen);
+    let base = crate::cli::local_url(args.collector.listen);
     println!();
     println!("logmon is up");
     println!("  dashboard   {base}/");
