@@ -23,6 +23,29 @@ ensure_test_tools() {
   command -v chromium >/dev/null || need+=(chromium)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   ensure_otel_sdk
+  ensure_schemathesis
+}
+
+# A Python venv under .data/ with the given pip requirements; $1 = venv name, $2 = an import or
+# command check, the rest = requirements. Fails loudly when it cannot be built.
+ensure_venv() {
+  local venv="$PWD/.data/$1" check=$2; shift 2
+  if "$venv/bin/python" -c "$check" 2>/dev/null; then return 0; fi
+  echo "installing $* into $venv" >&2
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" >&2; then
+    apt_install python3-venv python3-pip
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "$@" >&2
+  "$venv/bin/python" -c "$check"
+}
+
+# schemathesis drives the OpenAPI document against the server (tests/api/contract.rs).
+ensure_schemathesis() {
+  ensure_venv schemathesis-venv 'import schemathesis' 'schemathesis>=4.32,<5'
+  export LOGMON_SCHEMATHESIS="$PWD/.data/schemathesis-venv/bin/schemathesis"
 }
 
 # The official OpenTelemetry Python SDK, in a venv under .data/ (the OTLP tests send with it).

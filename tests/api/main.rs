@@ -2,6 +2,7 @@
 //! binary, real sockets. One test binary, one module per area.
 mod helpers;
 
+mod contract;
 mod dashboard;
 mod deploy;
 mod detection;
