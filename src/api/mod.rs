@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod params;
 pub mod server;
+pub mod silences;
 pub mod stats;
 pub mod timeseries;
 
@@ -78,6 +79,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/timeseries"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
+    ("GET", "/silences"),
+    ("POST", "/silences"),
+    ("POST", "/silences/preview"),
+    ("GET", "/silences/{id}"),
+    ("DELETE", "/silences/{id}"),
+    ("GET", "/api/v2/silences"),
+    ("POST", "/api/v2/silences"),
+    ("GET", "/api/v2/silence/{id}"),
+    ("DELETE", "/api/v2/silence/{id}"),
 ];
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -99,6 +109,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .or(timeseries::routes(&state))
         .unify()
         .or(metrics::routes(&state))
+        .unify()
+        .or(silences::routes(&state))
         .unify()
         .or(openapi())
         .unify()

@@ -2,6 +2,7 @@
 //! binary, real sockets. One test binary, one module per area.
 mod helpers;
 
+mod alertmanager;
 mod dashboard;
 mod deploy;
 mod detection;
@@ -18,3 +19,4 @@ mod reliability;
 mod roles;
 mod rollup;
 mod schema;
+mod silences;
