@@ -448,6 +448,45 @@ async fn several_detectors_release_an_ended_silence_once() {
     assert_eq!(ended, 3);
 }
 
+#[tokio::test]
+async fn resolving_an_incident_whose_condition_still_holds_is_refused_and_points_to_a_silence() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    error_spike_only(&c).await;
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level) SELECT now() - interval '10 seconds', 'checkout', 'ERROR' FROM generate_series(1, 600);
+         SELECT * FROM detect_incidents();",
+    )
+    .await
+    .unwrap();
+    let id = incident_id(&c, "checkout").await;
+    let err = c.query("SELECT * FROM resolve_incident($1, 'alice')", &[&id]).await.unwrap_err();
+    let e = err.as_db_error().unwrap();
+    assert_eq!(e.code().code(), "55000");
+    assert!(e.message().contains("condition still holds"), "{}", e.message());
+    assert!(e.hint().unwrap().contains("create_silence"), "{:?}", e.hint());
+
+    let app = spawn_collector(&db.url, &[]).await;
+    let resolve = || http().post(app.url(&format!("/incidents/{id}/resolve"))).send();
+    let r = resolve().await.unwrap();
+    assert_eq!(r.status(), 409);
+    let body: Value = r.json().await.unwrap();
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.contains("POST /silences") && msg.contains(r#"service="checkout""#), "{msg}");
+    // a silence quiets notifications, not detection: still refused
+    create_silence(&c, r#"["service=checkout"]"#, "known issue").await;
+    assert_eq!(resolve().await.unwrap().status(), 409);
+    assert_eq!(detect(&c, Utc::now()).await, [], "and nothing new opened meanwhile");
+
+    // once the condition is clear, a person may close it early, and it stays closed
+    c.batch_execute("UPDATE detection_rules SET threshold = 10000 WHERE name = 'ERROR_SPIKE'").await.unwrap();
+    let r = resolve().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "resolved");
+    assert!(detect(&c, Utc::now()).await.is_empty());
+    assert_eq!(c.query_one("SELECT count(*) FROM incidents", &[]).await.unwrap().get::<_, i64>(0), 1);
+}
+
 async fn send(
     app: &Proc,
     method: reqwest::Method,
