@@ -22,6 +22,10 @@ CREATE TABLE silences (
     time_zone   text,
     expired_by  text,
     replaced_by uuid        REFERENCES silences (id) ON DELETE SET NULL,
+    -- matchers compiled by compile_matchers(): one anchored regex per label, NULL = any
+    match_service       text,
+    match_incident_type text,
+    match_severity      text,
     CHECK (ends_at >= starts_at),
     CHECK (num_nulls(weekdays, start_time, end_time, time_zone) IN (0, 4)),
     CHECK (start_time <> end_time)
@@ -43,6 +47,8 @@ COMMENT ON COLUMN silences.start_time IS
   '(end_time <= start_time: it ends the next day), so it follows daylight saving time.';
 COMMENT ON COLUMN silences.time_zone IS 'Recurring: IANA time zone of the window (e.g. Europe/Berlin).';
 COMMENT ON COLUMN silences.replaced_by IS 'Set when an update (POST with this id) expired it in favour of a new silence.';
+COMMENT ON COLUMN silences.match_service IS
+  'matchers compiled by compile_matchers() (with match_incident_type, match_severity): what silence_matches() tests.';
 
 -- Incidents a silence is holding: matched by an active silence while unresolved, or whose
 -- notification was held. When no active silence matches any more, release_silenced_incidents()
@@ -50,12 +56,28 @@ COMMENT ON COLUMN silences.replaced_by IS 'Set when an update (POST with this id
 CREATE TABLE notification_holds (
     incident_id bigint      PRIMARY KEY REFERENCES incidents (id) ON DELETE CASCADE,
     silence_id  uuid        REFERENCES silences (id) ON DELETE SET NULL,
-    held_since  timestamptz NOT NULL
+    held_since  timestamptz NOT NULL,
+    recheck_at  timestamptz NOT NULL
 );
+-- Holds are looked at when they may be released, not on every claim.
+CREATE INDEX notification_holds_recheck_idx ON notification_holds (recheck_at);
 COMMENT ON TABLE notification_holds IS
   'Incidents held by a silence (matched while unresolved, or a notification held). Released by '
   'release_silenced_incidents() (run by claim_notifications()) once no active silence matches: the current state is '
-  'notified then (firing if unresolved; resolved if receivers had been told it fired).';
+  'notified then (firing if unresolved; resolved if receivers had been told it fired). recheck_at: the earliest '
+  'moment the silences holding it can end (the end of their current window; now after expire_silence()).';
+
+-- The active silences the last claim saw: when the set changes (a silence is created, starts, or a
+-- window opens), claim_notifications() holds the unresolved incidents it matches, once.
+CREATE TABLE silence_watch (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    active     uuid[]  NOT NULL DEFAULT '{}',
+    changed_at timestamptz
+);
+INSERT INTO silence_watch DEFAULT VALUES;
+COMMENT ON TABLE silence_watch IS
+  'One row: the ids of the silences active at the last claim_notifications() (hold_silenced_notifications() holds '
+  'the unresolved incidents a changed set matches).';
 
 ALTER TABLE notification_outbox DROP CONSTRAINT notification_outbox_status_check;
 ALTER TABLE notification_outbox

@@ -54,6 +54,14 @@ DECLARE
 BEGIN
     s.id := gen_random_uuid();
     s.matchers := normalize_matchers(matchers);
+    SELECT c.service, c.incident_type, c.severity INTO s.match_service, s.match_incident_type, s.match_severity
+    FROM compile_matchers(s.matchers) c;
+    BEGIN
+        PERFORM '' ~ s.match_service, '' ~ s.match_incident_type, '' ~ s.match_severity;
+    EXCEPTION WHEN invalid_regular_expression THEN
+        RAISE EXCEPTION 'matchers: these regexes cannot be combined (%): back references are not supported', SQLERRM
+            USING ERRCODE = 'invalid_parameter_value', COLUMN = 'matchers';
+    END;
     s.created_by := created_by;
     s.comment := coalesce(comment, '');
     s.created_at := now();
@@ -150,7 +158,7 @@ BEGIN
         -- as Alertmanager: a pending silence ends before it starts
         UPDATE silences x SET ends_at = now(), starts_at = least(x.starts_at, now()), expired_by = who, updated_at = now()
         WHERE x.id = silence_id RETURNING * INTO s;
-        -- wake the notifiers: incidents it held are released at their next claim
+        -- wake the notifiers: their next claim releases what it held (see silences_changed())
         PERFORM pg_notify('logmon_incidents', json_build_object('silence', silence_id, 'event', 'expired')::text);
     END IF;
     RETURN NEXT s;

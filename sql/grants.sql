@@ -33,6 +33,7 @@ REVOKE EXECUTE ON FUNCTION rebuild_rollup(timestamptz, timestamptz) FROM PUBLIC;
 -- Silences: operators create and expire them (the collector's POST/DELETE /silences); the detector
 -- holds and releases notifications in claim_notifications().
 GRANT SELECT, INSERT, UPDATE, DELETE ON notification_holds TO logmon_detector;
+GRANT UPDATE ON silence_watch TO logmon_detector;
 ALTER FUNCTION create_silence(jsonb, timestamptz, text, text, timestamptz, text[], time, time, text, uuid)
     SECURITY DEFINER SET search_path = public, pg_temp;
 ALTER FUNCTION expire_silence(uuid, text) SECURITY DEFINER SET search_path = public, pg_temp;

@@ -11,7 +11,7 @@ LANGUAGE sql STABLE AS $$
                  AND (s.time_zone IS NULL OR in_weekly_window(i.created_at, s.weekdays, s.start_time, s.end_time, s.time_zone)) AS recent
           FROM incidents i
           WHERE (i.status <> 'resolved' OR i.created_at >= at - lookback)
-            AND silence_matches(s.matchers, i.service, i.incident_type, i.severity)) x
+            AND silence_matches(s, i.service, i.incident_type, i.severity)) x
     WHERE x.unresolved OR x.recent
 $$;
 

@@ -234,7 +234,8 @@ async fn an_escalation_held_by_a_silence_is_notified_at_the_new_severity_and_end
     burst(&c, "pay", at(t0, 30)).await;
     assert_eq!(detect(&c, at(t0, 60)).await, pairs(&[("escalated", "pay")]));
     assert!(notify(&c).await.is_empty());
-    c.execute("SELECT expire_silence($1::text::uuid)", &[&sid]).await.unwrap();
+    // a DBA ends it with an UPDATE rather than expire_silence(): released all the same
+    c.execute("UPDATE silences SET ends_at = now() WHERE id = $1::text::uuid", &[&sid]).await.unwrap();
     assert_eq!(notify(&c).await, pairs(&[("pay", "firing")]));
     let alerts: Value = c
         .query_one(
@@ -413,6 +414,36 @@ async fn a_weekly_window_follows_daylight_saving_time() {
 }
 
 #[tokio::test]
+async fn a_silence_releases_what_it_held_when_its_end_passes() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    error_spike_only(&c).await;
+    let t0 = t0();
+    let sid = create_silence(&c, r#"["service=checkout"]"#, "two hours").await;
+    burst(&c, "checkout", t0).await;
+    detect(&c, at(t0, 30)).await;
+    let ends: DateTime<Utc> =
+        c.query_one("SELECT ends_at FROM silences WHERE id = $1::text::uuid", &[&sid]).await.unwrap().get(0);
+    let hold = "SELECT hold_silenced_notifications(ARRAY['webhook:receiver#1'], $1)";
+    let held: i64 = c.query_one(hold, &[&Utc::now()]).await.unwrap().get(0);
+    assert_eq!(held, 1, "the firing");
+    let release = "SELECT incident_id, notified FROM release_silenced_incidents($1)";
+    let before_end = ends - chrono::Duration::seconds(1);
+    assert!(c.query(release, &[&before_end]).await.unwrap().is_empty());
+    let rows = c.query(release, &[&ends]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, Option<String>>(1).as_deref(), Some("firing"));
+    let kinds: Vec<(String, String)> = c
+        .query("SELECT kind, status FROM notification_outbox ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(kinds, pairs(&[("firing", "silenced"), ("firing", "pending")]));
+}
+
+#[tokio::test]
 async fn several_detectors_release_an_ended_silence_once() {
     let db = fresh_db().await;
     let c = db.client().await;
@@ -585,15 +616,33 @@ async fn the_silences_api_refuses_bad_silences_naming_the_field_and_expires_by_d
     assert_eq!(weekly["endsAt"], "9999-12-31T23:59:59.999999+00:00", "no end date");
     assert!(weekly["window"]["startsAt"].is_string(), "its current or next window: {weekly}");
 
+    // Alertmanager's update: POST with the id of an existing silence replaces it
+    let (s, replaced) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/v2/silences",
+        Some(with(json!({"id": id, "comment": "deploy, longer"}))),
+        token,
+    )
+    .await;
+    assert_eq!(s, 200, "{replaced}");
+    let (_, old) = send(&app, reqwest::Method::GET, &format!("/silences/{id}"), None, None).await;
+    assert_eq!((old["status"]["state"].as_str(), &old["replacedBy"]), (Some("expired"), &replaced["id"]));
+    let id = replaced["id"].as_str().unwrap().to_string();
+    let unknown = with(json!({"id": "00000000-0000-0000-0000-000000000000"}));
+    assert_eq!(send(&app, reqwest::Method::POST, "/silences", Some(unknown), token).await.0, 404);
+
     let (_, active) = send(&app, reqwest::Method::GET, "/silences?state=active", None, None).await;
     assert_eq!(active.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect::<Vec<_>>(), [id.as_str()]);
-    let (_, both) = send(&app, reqwest::Method::GET, "/api/v2/silences", None, None).await;
-    assert_eq!(both.as_array().unwrap().len(), 2);
+    let (_, all) = send(&app, reqwest::Method::GET, "/api/v2/silences", None, None).await;
+    assert_eq!(all.as_array().unwrap().len(), 3, "the replaced one is kept");
     let (_, filtered) =
         send(&app, reqwest::Method::GET, "/api/v2/silences?filter=service%3D%22checkout%22", None, None).await;
-    assert_eq!(filtered.as_array().unwrap().len(), 1);
+    let states: Vec<&str> =
+        filtered.as_array().unwrap().iter().map(|s| s["status"]["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["active", "expired"], "the replaced one too, as Alertmanager answers; not the db one");
     let (s, one) = send(&app, reqwest::Method::GET, &format!("/api/v2/silence/{id}"), None, None).await;
-    assert_eq!((s, one["comment"].as_str()), (200, Some("deploy")));
+    assert_eq!((s, one["comment"].as_str()), (200, Some("deploy, longer")));
     let (s, b) = send(&app, reqwest::Method::GET, "/silences?state=asleep", None, None).await;
     assert_eq!((s, b["details"][0]["field"].as_str()), (400, Some("state")));
 
