@@ -51,3 +51,15 @@ REVOKE EXECUTE ON FUNCTION acknowledge_incident(bigint, text), resolve_incident(
 GRANT EXECUTE ON FUNCTION acknowledge_incident(bigint, text), resolve_incident(bigint, text) TO logmon_operator, logmon_detector;
 
 REVOKE EXECUTE ON FUNCTION rebuild_rollup(timestamptz, timestamptz) FROM PUBLIC;
+
+-- Silences: operators create and expire them (the collector's POST/DELETE /silences); the detector
+-- holds and releases notifications in claim_notifications().
+GRANT SELECT, INSERT, UPDATE, DELETE ON notification_holds TO logmon_detector;
+GRANT UPDATE ON silence_watch TO logmon_detector;
+ALTER FUNCTION create_silence(jsonb, timestamptz, text, text, timestamptz, text[], time, time, text, uuid)
+    SECURITY DEFINER SET search_path = public, pg_temp;
+ALTER FUNCTION expire_silence(uuid, text) SECURITY DEFINER SET search_path = public, pg_temp;
+REVOKE EXECUTE ON FUNCTION create_silence(jsonb, timestamptz, text, text, timestamptz, text[], time, time, text, uuid),
+    expire_silence(uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION create_silence(jsonb, timestamptz, text, text, timestamptz, text[], time, time, text, uuid),
+    expire_silence(uuid, text) TO logmon_operator, logmon_detector;

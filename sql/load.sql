@@ -21,6 +21,13 @@
 \ir acknowledge_incident.sql
 \ir resolve_incident.sql
 \ir rebuild_rollup.sql
+\ir silence_matchers.sql
+\ir silence_schedule.sql
+\ir silenced_by.sql
+\ir create_silence.sql
+\ir summarise_outbox.sql
+\ir silence_notifications.sql
+\ir preview_silence.sql
 \ir incident_alert.sql
 \ir render_notification.sql
 \ir claim_notifications.sql

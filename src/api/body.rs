@@ -48,3 +48,20 @@ pub fn declared_within(limit: usize) -> impl warp::Filter<Extract = (), Error = 
         })
         .untuple_one()
 }
+
+/// Who made a change, from an optional JSON body `{"by": "alice"}` (the lifecycle endpoints and
+/// DELETE /silences/{id}); "api" when the body or the key is absent.
+pub fn actor(body: &[u8]) -> Result<String, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok("api".to_string());
+    }
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("body must be JSON like {{\"by\": \"alice\"}}: {e}")))?;
+    match v.get("by") {
+        None | Some(serde_json::Value::Null) => Ok("api".to_string()),
+        Some(serde_json::Value::String(s)) if !s.is_empty() && s.chars().count() <= 256 && !s.contains('\0') => {
+            Ok(s.clone())
+        }
+        Some(_) => Err(ApiError::bad_request("\"by\" must be a non-empty string of at most 256 characters")),
+    }
+}

@@ -109,6 +109,20 @@ impl From<crate::db::DbError> for ApiError {
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(e: tokio_postgres::Error) -> Self {
+        // The database refusing the data a client sent (class 22, data exception: an invalid
+        // regex, a NUL byte, an out-of-range value) is the client's 400, not our outage.
+        if let Some(db) = e.as_db_error()
+            && db.code().code().starts_with("22")
+        {
+            return ApiError::BadRequest {
+                message: format!("invalid value: {}", db.message()),
+                details: vec![ItemError {
+                    index: None,
+                    field: db.column().map(str::to_string),
+                    error: db.message().into(),
+                }],
+            };
+        }
         ApiError::from(crate::db::DbError::Postgres(e))
     }
 }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod params;
 pub mod server;
+pub mod silences;
 pub mod stats;
 pub mod timeseries;
 
@@ -78,6 +79,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/timeseries"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
+    ("GET", "/silences"),
+    ("POST", "/silences"),
+    ("POST", "/silences/preview"),
+    ("GET", "/silences/{id}"),
+    ("DELETE", "/silences/{id}"),
+    ("GET", "/api/v2/silences"),
+    ("POST", "/api/v2/silences"),
+    ("GET", "/api/v2/silence/{id}"),
+    ("DELETE", "/api/v2/silence/{id}"),
 ];
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -99,6 +109,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .or(timeseries::routes(&state))
         .unify()
         .or(metrics::routes(&state))
+        .unify()
+        .or(silences::routes(&state))
         .unify()
         .or(openapi())
         .unify()
@@ -126,8 +138,11 @@ fn method_not_allowed() -> Routes {
     warp::path::full()
         .and(warp::method())
         .and_then(|path: warp::path::FullPath, method: warp::http::Method| async move {
-            let allowed: Vec<&str> =
-                ROUTES.iter().filter(|(_, p)| path_matches(p, path.as_str())).map(|(m, _)| *m).collect();
+            // the most specific templates win: /silences/preview is not a /silences/{id}
+            let matching: Vec<&(&str, &str)> = ROUTES.iter().filter(|(_, p)| path_matches(p, path.as_str())).collect();
+            let literal = |p: &str| p.split('/').filter(|s| !s.starts_with('{')).count();
+            let best = matching.iter().map(|(_, p)| literal(p)).max().unwrap_or(0);
+            let allowed: Vec<&str> = matching.iter().filter(|(_, p)| literal(p) == best).map(|(m, _)| *m).collect();
             if allowed.is_empty() || allowed.contains(&method.as_str()) {
                 return Err(warp::reject::not_found());
             }

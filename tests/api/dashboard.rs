@@ -1,5 +1,5 @@
 //! GET /: the dashboard, rendered by a real headless Chromium (Debian's `chromium`, installed by
-//! scripts/test.sh): charts drawn from the last hour, the open incidents listed, and nothing a
+//! scripts/test.sh): charts drawn from the last hour, the open incidents and active silences listed, and nothing a
 //! log sender wrote executed as HTML. A screenshot is left in target/dashboard.png.
 use std::process::Command;
 
@@ -46,7 +46,8 @@ async fn the_dashboard_draws_the_last_hour_per_service_and_lists_open_incidents(
          INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
                                 window_start, window_end, observed, threshold, peak)
          VALUES ('checkout', 'ERROR_SPIKE', 'HIGH', 'errors <img src=x onerror=\"document.title=1\"> spiking',
-                 now() - interval '8 minutes', now(), now() - interval '13 minutes', now(), 620, 500, 620);",
+                 now() - interval '8 minutes', now(), now() - interval '13 minutes', now(), 620, 500, 620);
+         SELECT create_silence('[\"service=checkout\"]', now() + interval '1 hour', 'db <b>migration</b>', 'alice');",
     )
     .await
     .unwrap();
@@ -80,6 +81,14 @@ async fn the_dashboard_draws_the_last_hour_per_service_and_lists_open_incidents(
     let row = section(&dom, &format!(r#"data-incident-id="{id}">"#), "</tr>");
     assert!(row.contains("checkout") && row.contains("ERROR_SPIKE") && row.contains("HIGH"), "{row}");
     assert!(row.contains("errors &lt;img src=x"), "a summary is shown as text, never run as HTML: {row}");
+    assert!(row.contains(r#"class="silenced""#), "the incident is marked silenced: {row}");
+    let silences = section(&dom, r#"<table id="silences">"#, "</table>");
+    assert!(
+        silences.contains(r#"service="checkout""#)
+            && silences.contains("alice")
+            && silences.contains("db &lt;b&gt;migration"),
+        "the active silence is listed, its comment as text: {silences}"
+    );
     assert!(!dom.contains("<img"), "no element was injected");
 
     let shot = repo().join("target/dashboard.png");

@@ -2,6 +2,7 @@
 //! binary, real sockets. One test binary, one module per area.
 mod helpers;
 
+mod alertmanager;
 mod contract;
 mod dashboard;
 mod deploy;
@@ -20,3 +21,4 @@ mod reliability;
 mod roles;
 mod rollup;
 mod schema;
+mod silences;
