@@ -21,4 +21,5 @@ mod reliability;
 mod roles;
 mod rollup;
 mod schema;
+mod search;
 mod silences;
