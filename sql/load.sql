@@ -25,4 +25,5 @@
 \ir claim_notifications.sql
 \ir record_delivery.sql
 \ir prune_notifications.sql
+\ir log_template.sql
 \ir grants.sql

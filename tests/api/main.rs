@@ -12,6 +12,7 @@ mod hostile;
 mod ingest;
 mod notify;
 mod otlp;
+mod patterns;
 mod read_api;
 mod receiver;
 mod reliability;
