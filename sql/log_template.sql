@@ -27,14 +27,14 @@ END;
 COMMENT ON FUNCTION log_template_words(text) IS
   'Internal to log_template(): its word lists (keys, stop, units, dates, text_keys), the same as src/pattern/scan.rs.';
 
--- A core that is variable by itself: a digit, `/`, `\`, an `@` after its start, a lower-case
--- dotted name, or a capitalised month or weekday.
+-- A core that is variable by itself: a digit, `/`, `\`, an `@` after its start, 8+ hexadecimal
+-- letters, a lower-case dotted name, or a capitalised month or weekday.
 -- Not STRICT: a STRICT SQL function with a CASE body is never inlined, and inlining makes it ~10x
 -- cheaper.
 CREATE OR REPLACE FUNCTION log_template_is_variable(core text) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE
-  WHEN core ~ '[0123456789/\\]|.@' THEN true
+  WHEN core ~ '[0123456789/\\]|.@|^[abcdefABCDEF]{8,}$' THEN true
   -- (a date word has no dot, so the two tests below never both apply)
   WHEN strpos(core, '.') > 0 THEN core ~ '^[abcdefghijklmnopqrstuvwxyz_-]+(\.[abcdefghijklmnopqrstuvwxyz_-]+)+$'
   WHEN length(core) BETWEEN 3 AND 9 AND ascii(core) BETWEEN 65 AND 90
@@ -94,9 +94,10 @@ BEGIN
       || log_template_word(substr(w, a + pos), NULL, NULL, false, false, depth + 1);
   END IF;
 
-  -- 4. key=value: the key stays (no digit in it); a text key's value is judged as a word.
+  -- 4. key=value: the key stays (no digit, / or \ in it: /feed/a?page=2 is a path); a text key's
+  --    value is judged as a word.
   pos := strpos(core, '=');
-  IF pos > 1 AND left(core, pos - 1) !~ '[0123456789]' THEN
+  IF pos > 1 AND left(core, pos - 1) !~ '[0123456789/\\]' THEN
     IF depth < 3 AND lower(left(core, pos - 1) COLLATE "C") = ANY (log_template_words('text_keys')) THEN
       RETURN left(w, a + pos) || log_template_word(substr(w, a + pos + 1), NULL, NULL, false, false, depth + 1);
     END IF;

@@ -14,13 +14,14 @@
 //! 2. an empty core between brackets (`()`, `[]`) is an empty value: `(<*>)`;
 //! 3. `name(key=value...)` or `name('literal')`: the name and the bracketed rest are judged
 //!    apart (`root(uid=0)` -> `<*>(uid=<*>)` after `user`);
-//! 4. `key=value` (no digit in the key) keeps the key: `uid=<*>`, except text keys (`msg=`),
+//! 4. `key=value` (no digit, `/` or `\` in the key) keeps the key: `uid=<*>`, except text keys (`msg=`),
 //!    whose value is judged as a word;
 //! 5. `Label:value` (letters with a capital, a variable value that is not a path: `C:\tmp`):
 //!    `onExtend:<*>`, `UID:<*>`;
 //! 6. a variable core becomes `<*>` and swallows the leading brackets the suffix does not close
 //!    (`[::]:8443`, `(18.4`): a core is variable when it holds a digit, an `@` after its start
-//!    (e-mail), a `/` or `\` (path, URL), or is a lower-case dotted name (`host.example.com`,
+//!    (e-mail), a `/` or `\` (path, URL), or is 8+ hex letters (an id without a digit), or is a
+//!    lower-case dotted name (`host.example.com`,
 //!    `chrome.exe`, `app.tasks.send`; `java.lang.Error` has capitals and stays) or a capitalised
 //!    month or weekday; a word is also variable as the name after a key word (`user bob`, `for
 //!    user bob`, `job nightly-export`: see KEYS, unless it is a verb or function word, STOP), as
@@ -325,17 +326,20 @@ const MAX_DEPTH: u32 = 3;
 struct Shape {
     /// A digit, `/`, `\`, or an `@` after the start: variable whatever else.
     variable: bool,
-    /// The first `(`, `=`, `:`, digit, capital, and byte that is neither a letter nor `_` (or
-    /// the core's length).
+    /// The first `(`, `=`, `:`, digit, `/` or `\`, capital, and byte that is neither a letter
+    /// nor `_` (or the core's length).
     paren: usize,
     eq: usize,
     colon: usize,
     digit: usize,
+    slash: usize,
     upper: usize,
     not_alpha: usize,
     /// A `.`, and only `[a-z_.-]` bytes with no empty label around a dot: `host.example.com`.
     dot: bool,
     dotted: bool,
+    /// Only hexadecimal letters (`deadbeef`: one id in a few thousand has no digit).
+    hex_letters: bool,
 }
 
 impl Shape {
@@ -347,18 +351,22 @@ impl Shape {
             eq: n,
             colon: n,
             digit: n,
+            slash: n,
             upper: n,
             not_alpha: n,
             dot: false,
             dotted: true,
+            hex_letters: true,
         };
         let mut label_empty = true;
         for (i, &c) in core.iter().enumerate() {
             // The common case first: a lower-case letter or `_` changes nothing but the label.
             if c.is_ascii_lowercase() || c == b'_' {
                 label_empty = false;
+                s.hex_letters &= matches!(c, b'a'..=b'f');
                 continue;
             }
+            s.hex_letters &= matches!(c, b'A'..=b'F');
             if c.is_ascii_uppercase() {
                 s.dotted = false;
                 s.upper = s.upper.min(i);
@@ -380,6 +388,7 @@ impl Shape {
                 b'/' | b'\\' => {
                     s.variable = true;
                     s.dotted = false;
+                    s.slash = s.slash.min(i);
                 }
                 b'@' => {
                     s.variable |= i > 0;
@@ -405,10 +414,13 @@ impl Shape {
     }
 
     /// The core is a variable by itself: it holds a digit, `/`, `\` or an `@` after its start,
-    /// or is a lower-case dotted name (`proxy.example.com`, `chrome.exe`; `java.lang.Error` has
+    /// or is 8 or more hexadecimal letters, or is a lower-case dotted name (`proxy.example.com`, `chrome.exe`; `java.lang.Error` has
     /// capitals and stays) or a capitalised month or weekday.
     fn is_variable(&self, core: &[u8]) -> bool {
-        self.variable || (self.dot && self.dotted) || (self.upper == 0 && is_date_word(core))
+        self.variable
+            || (self.hex_letters && core.len() >= 8)
+            || (self.dot && self.dotted)
+            || (self.upper == 0 && is_date_word(core))
     }
 }
 
@@ -472,9 +484,10 @@ fn mask_split(
         mask_word(&w[a + paren..], &word[a + paren..], false, false, depth + 1, out);
         return;
     }
-    // `key=value`: the key stays; a text key's value is judged as a word of its own.
+    // `key=value`: the key stays (no digit in it, and no `/`: `/feed/alice?page=2` is a path);
+    // a text key's value is judged as a word of its own.
     let eq = shape.eq;
-    if eq > 0 && eq < n && shape.digit > eq {
+    if eq > 0 && eq < n && shape.digit > eq && shape.slash > eq {
         out.push_str(&word[..a + eq + 1]);
         if depth < MAX_DEPTH && is_text_key_word(&core[..eq]) {
             mask_word(&w[a + eq + 1..], &word[a + eq + 1..], false, false, depth + 1, out);

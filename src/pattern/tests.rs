@@ -20,7 +20,11 @@ fn numbers_hex_and_ids_are_variable() {
         "block <*> replicated",
         &["block blk_1073741901_1077 replicated", "block blk_-6952295868487656571 replicated"],
     );
-    all_give("request <*> done", &["request req-8f3a2c1d done", "request 5f0c1a2b3d4e5f60 done"]);
+    all_give(
+        "request <*> done",
+        &["request req-8f3a2c1d done", "request 5f0c1a2b3d4e5f60 done", "request deadbeef done"],
+    );
+    assert_eq!(t("request faded"), "request faded", "a short word of hex letters is a word");
     all_give("container <*> exited", &["container container_1700000000000_0042_01_000003 exited"]);
 }
 
@@ -74,7 +78,11 @@ fn paths_and_urls_are_variable() {
     );
     all_give(
         "fetching <*> failed",
-        &["fetching https://api.example.com/v1/items?page=2 failed", "fetching s3://bucket/key/0001 failed"],
+        &[
+            "fetching https://api.example.com/v1/items?page=2 failed",
+            "fetching s3://bucket/key/0001 failed",
+            "fetching /feed/alice?page=next failed",
+        ],
     );
 }
 
