@@ -2,20 +2,27 @@
 //!
 //!   cargo run --release --example pattern_bench -- [--loghub DIR] [--corpus DIR] [--misses N]
 //!
-//! Prints ns/line and grouping accuracy (Zhu et al. 2019) for
-//!   (a) the labelled corpus committed under tests/corpus/,
-//!   (b) the LogHub 2k samples in DIR, if given: every `*_2k.log_structured*.csv` under it (the
-//!       `Content` column is the message, `EventId` the true group), with one configuration for
-//!       all data sets,
-//!   (c) the lines of logmon's own generator (one simulated hour, labelled by the template that
-//!       produced each line).
+//! For each data set, one line: lines, true groups -> predicted groups, ns/line, and grouping
+//! accuracy (Zhu et al. 2019: a line is right when its predicted group holds exactly the lines
+//! of its true group), stateless and after the optional merge step (`pattern::merge_similar`).
+//!   (a) the labelled corpus committed under tests/corpus/ (per file, then all of it);
+//!   (b) with `--loghub DIR`: every `*_2k.log_structured*.csv` under DIR (LogHub's 2k labelled
+//!       samples: `Content` is the message, `EventId` the true group), one configuration for all;
+//!   (c) one simulated hour of logmon's own generator (20 logs/s, four services), labelled by
+//!       the message kind that produced each line.
+//! ns/line is the ingest path's work per row: `Extractor::extract` (template + id, with its
+//! exact id memo), best of several passes; "template only" and "md5 id" split it.
 //! `--misses N` prints up to N wrongly grouped true groups per data set, to see why.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use logmon::pattern::{self, grouping_accuracy};
+use logmon::generator::traffic::{Traffic, profiles};
+use logmon::pattern::{self, Extractor, grouping_accuracy};
+
+/// Distinct values one word position needs before the merge step merges it.
+const MERGE_MIN_VALUES: usize = 5;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -35,131 +42,156 @@ fn main() {
     let corpus_dir = arg(&args, "--corpus")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"));
+    println!(
+        "{:<26} {:>6} {:>6}    {:>6}  {:>8} {:>9} {:>6}  {:>9} {:>7}",
+        "data set", "lines", "groups", "found", "ns/line", "template", "md5 id", "accuracy", "merged"
+    );
 
     println!("== (a) labelled corpus: {} ==", corpus_dir.display());
     let corpus = pattern::corpus::load_dir(&corpus_dir).expect("corpus");
-    let by_file = split_by_origin(&corpus);
-    for d in &by_file {
-        report(d, misses);
-    }
-    let all = DataSet {
-        name: "corpus (all files)".into(),
-        truth: corpus.iter().map(|l| l.truth.clone()).collect(),
-        messages: corpus.iter().map(|l| l.message.clone()).collect(),
-    };
-    report(&all, 0);
-
-    if let Some(dir) = arg(&args, "--loghub") {
-        println!("\n== (b) LogHub 2k samples: {dir} (untuned: one configuration for all) ==");
-        let sets = loghub(Path::new(&dir));
-        assert!(!sets.is_empty(), "no *_2k.log_structured*.csv under {dir}");
-        let mut sum = 0.0;
-        for d in &sets {
-            sum += report(d, misses);
-        }
-        println!(
-            "{:<28} {:>6} lines            accuracy {:.3} (average of {} data sets)",
-            "LogHub average",
-            "",
-            sum / sets.len() as f64,
-            sets.len()
-        );
-    }
-}
-
-fn split_by_origin(corpus: &[pattern::corpus::Labelled]) -> Vec<DataSet> {
     let mut files: BTreeMap<String, DataSet> = BTreeMap::new();
-    for l in corpus {
+    for l in &corpus {
         let file = l.origin.split(':').next().unwrap_or_default().to_string();
         let d = files.entry(file.clone()).or_insert(DataSet { name: file, truth: vec![], messages: vec![] });
         d.truth.push(l.truth.clone());
         d.messages.push(l.message.clone());
     }
-    files.into_values().collect()
+    for d in files.values() {
+        report(d, misses);
+    }
+    report(
+        &DataSet {
+            name: "corpus, all files".into(),
+            truth: corpus.iter().map(|l| l.truth.clone()).collect(),
+            messages: corpus.iter().map(|l| l.message.clone()).collect(),
+        },
+        0,
+    );
+
+    if let Some(dir) = arg(&args, "--loghub") {
+        println!("== (b) LogHub 2k samples: {dir} (untuned: one configuration for all) ==");
+        let sets = loghub(Path::new(&dir));
+        assert!(!sets.is_empty(), "no *_2k.log_structured*.csv under {dir}");
+        let (mut sum, mut sum_merged) = (0.0, 0.0);
+        for d in &sets {
+            let (a, m) = report(d, misses);
+            sum += a;
+            sum_merged += m;
+        }
+        let n = sets.len() as f64;
+        println!("{:<26} {:>63.3} {:>7.3}", format!("average of {} data sets", sets.len()), sum / n, sum_merged / n);
+    } else {
+        println!("== (b) LogHub: not measured (give --loghub DIR) ==");
+    }
+
+    println!("== (c) logmon's generator: one simulated hour ==");
+    let services = ["auth-service", "feed-service", "db-service", "billing"].map(String::from);
+    let mut traffic = Traffic::new(42, profiles(&services));
+    let (mut truth, mut messages) = (vec![], vec![]);
+    for _ in 0..20 * 3600 {
+        if let Some(g) = traffic.next_generated(&[]) {
+            truth.push(g.template_key.to_string());
+            messages.push(g.message);
+        }
+    }
+    report(&DataSet { name: "generator, 1 hour".into(), truth, messages }, misses);
 }
 
-/// Prints one data set's line: lines, true groups, predicted groups, ns/line, accuracy.
-fn report(d: &DataSet, misses: usize) -> f64 {
-    let mut buf = String::new();
-    let predicted: Vec<i64> = d
-        .messages
-        .iter()
-        .map(|m| {
-            pattern::template_into(m, &mut buf);
-            pattern::pattern_id(&buf)
-        })
-        .collect();
-    let ns = ns_per_line(&d.messages);
-    let acc = grouping_accuracy(&d.truth, &predicted);
-    let groups = |v: &[String]| v.iter().collect::<std::collections::HashSet<_>>().len();
-    let pgroups = predicted.iter().collect::<std::collections::HashSet<_>>().len();
+/// Prints one data set's line; returns (accuracy, accuracy after the merge step).
+fn report(d: &DataSet, misses: usize) -> (f64, f64) {
+    let mut x = Extractor::new();
+    let templates: Vec<String> = d.messages.iter().map(|m| x.extract(m).1.to_string()).collect();
+    let acc = grouping_accuracy(&d.truth, &templates);
+    let distinct: HashSet<&str> = templates.iter().map(String::as_str).collect();
+    let merged_into = pattern::merge_similar(distinct.iter().copied(), MERGE_MIN_VALUES);
+    let merged: Vec<&str> =
+        templates.iter().map(|t| merged_into.get(t.as_str()).map_or(t.as_str(), String::as_str)).collect();
+    let acc_merged = grouping_accuracy(&d.truth, &merged);
+    let true_groups = d.truth.iter().collect::<HashSet<_>>().len();
+    let (total, template_only, id_only) = costs(&d.messages, &templates);
     println!(
-        "{:<28} {:>6} lines {:>4} groups -> {:>4}  {:>5.0} ns/line  accuracy {:.3}",
+        "{:<26} {:>6} {:>6} -> {:>6}  {:>8.0} {:>9.0} {:>6.0}  {:>9.3} {:>7.3}",
         d.name,
         d.messages.len(),
-        groups(&d.truth),
-        pgroups,
-        ns,
-        acc
+        true_groups,
+        distinct.len(),
+        total,
+        template_only,
+        id_only,
+        acc,
+        acc_merged
     );
     if misses > 0 {
-        print_misses(d, &predicted, misses);
+        print_misses(d, &templates, misses);
     }
-    acc
+    (acc, acc_merged)
 }
 
-/// Best of several passes of template + id over every line (the ingest path's work per row).
-fn ns_per_line(messages: &[String]) -> f64 {
+/// ns/line: the extractor (template + memoised id), the template alone, and an md5 id alone.
+fn costs(messages: &[String], templates: &[String]) -> (f64, f64, f64) {
+    let passes = (300_000 / messages.len().max(1)).clamp(3, 50);
+    let best = |f: &mut dyn FnMut()| {
+        (0..passes)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_nanos() as f64 / messages.len().max(1) as f64
+            })
+            .fold(f64::MAX, f64::min)
+    };
+    let mut x = Extractor::new();
+    let total = best(&mut || {
+        for m in messages {
+            black_box(x.extract(black_box(m)));
+        }
+    });
     let mut buf = String::new();
-    let mut best = f64::MAX;
-    let passes = (200_000 / messages.len().max(1)).clamp(3, 50);
-    for _ in 0..passes {
-        let t = Instant::now();
+    let template_only = best(&mut || {
         for m in messages {
             pattern::template_into(black_box(m), &mut buf);
-            black_box(pattern::pattern_id(&buf));
+            black_box(&buf);
         }
-        best = best.min(t.elapsed().as_nanos() as f64 / messages.len() as f64);
-    }
-    best
+    });
+    let id_only = best(&mut || {
+        for t in templates {
+            black_box(pattern::pattern_id(black_box(t)));
+        }
+    });
+    (total, template_only, id_only)
 }
 
-/// The true groups that were split or merged, with their lines' templates.
-fn print_misses(d: &DataSet, predicted: &[i64], max: usize) {
+/// The true groups that were split or merged, with the templates their lines got.
+fn print_misses(d: &DataSet, templates: &[String], max: usize) {
     let mut by_truth: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut by_pred: HashMap<i64, Vec<usize>> = HashMap::new();
+    let mut by_template: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, t) in d.truth.iter().enumerate() {
         by_truth.entry(t).or_default().push(i);
-        by_pred.entry(predicted[i]).or_default().push(i);
+        by_template.entry(&templates[i]).or_default().push(i);
     }
     let mut wrong: Vec<(&str, &Vec<usize>)> = by_truth
         .iter()
         .filter(|(_, lines)| {
-            let p = predicted[lines[0]];
-            !(lines.iter().all(|&i| predicted[i] == p) && by_pred[&p].len() == lines.len())
+            let t = &templates[lines[0]];
+            !(lines.iter().all(|&i| &templates[i] == t) && by_template[t.as_str()].len() == lines.len())
         })
         .map(|(t, l)| (*t, l))
         .collect();
-    wrong.sort_by_key(|(_, l)| std::cmp::Reverse(l.len()));
+    wrong.sort_by_key(|(t, l)| (std::cmp::Reverse(l.len()), *t));
     for (truth, lines) in wrong.into_iter().take(max) {
         println!("   x {} lines of true group {truth:?}", lines.len());
-        let mut seen: HashMap<i64, usize> = HashMap::new();
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for &i in lines {
-            *seen.entry(predicted[i]).or_default() += 1;
+            *seen.entry(&templates[i]).or_default() += 1;
         }
-        for (p, n) in seen.iter().take(4) {
-            let i = lines.iter().find(|&&i| predicted[i] == *p).unwrap();
-            let others = by_pred[p].iter().filter(|&&j| d.truth[j] != *truth).count();
-            println!(
-                "       {n:>4} as {:?}{}",
-                pattern::template(&d.messages[*i]),
-                if others > 0 { format!(" (+{others} lines of other groups)") } else { String::new() }
-            );
+        for (t, n) in seen.iter().take(4) {
+            let others = by_template[t].iter().filter(|&&j| d.truth[j] != *truth).count();
+            let others = if others > 0 { format!(" (+{others} lines of other groups)") } else { String::new() };
+            println!("       {n:>4} as {t:?}{others}");
         }
     }
 }
 
-/// Every `*_2k.log_structured*.csv` under `dir` (searched two levels deep), one data set each.
+/// Every `*_2k.log_structured*.csv` under `dir` (two levels deep), one data set each.
 fn loghub(dir: &Path) -> Vec<DataSet> {
     let mut files = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), 0)];

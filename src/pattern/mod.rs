@@ -1,12 +1,26 @@
 //! Message templates ("patterns"): a log message with its variable parts replaced by `<*>`,
-//! and a stable 64-bit id of that template.
+//! and a stable 64-bit id of that template. Deterministic and stateless: any process, and
+//! PostgreSQL's `log_template()` / `log_pattern_id()` (sql/log_template.sql), give a message
+//! the same template and id. The rules are in `scan.rs`.
+//!
+//! - `template(message)` / `template_into(message, &mut buf)`: the template;
+//! - `pattern_id(template)`: its id, the first 8 bytes of md5(template), big-endian, signed;
+//! - `extract(message)`: both, as a `Pattern`;
+//! - `Extractor::extract(&mut self, message)`: both, for a hot loop (reused buffers, an exact
+//!   memo of recent templates' ids);
+//! - `merge_similar(templates, min_values)`: the optional later merge step over a catalogue of
+//!   templates (`merge.rs`), not part of a message's pattern.
 mod accuracy;
 pub mod corpus;
+mod extractor;
 mod id;
+mod merge;
 mod scan;
 
 pub use accuracy::grouping_accuracy;
+pub use extractor::Extractor;
 pub use id::pattern_id;
+pub use merge::merge_similar;
 pub use scan::{MAX_CHARS, WILDCARD, WORD_LISTS, template, template_into, template_with};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
