@@ -103,11 +103,32 @@ fn is_ws(b: u8) -> bool {
 
 /// Declares a word list (ASCII, lower case) and its case-insensitive test, a `match` the
 /// compiler turns into a few comparisons.
+/// The shortest and longest word of a list.
+const fn lengths(list: &[&[u8]]) -> (usize, usize) {
+    let (mut min, mut max, mut i) = (usize::MAX, 0, 0);
+    while i < list.len() {
+        let n = list[i].len();
+        if n < min {
+            min = n;
+        }
+        if n > max {
+            max = n;
+        }
+        i += 1;
+    }
+    (min, max)
+}
+
 macro_rules! words {
     ($(#[$doc:meta])* $list:ident, $is:ident: $($w:literal)|+) => {
         $(#[$doc])*
         pub const $list: &[&[u8]] = &[$($w),+];
         fn $is(word: &[u8]) -> bool {
+            // Most words are not in the list by their length alone.
+            const LENGTHS: (usize, usize) = lengths($list);
+            if word.len() < LENGTHS.0 || word.len() > LENGTHS.1 {
+                return false;
+            }
             let mut buf = [0u8; 16];
             let Some(lower) = buf.get_mut(..word.len()) else { return false };
             lower.copy_from_slice(word);
@@ -156,8 +177,29 @@ pub fn template_with(message: &str, out: &mut String, scratch: &mut String) {
         true => message.char_indices().nth(MAX_CHARS).map_or(message, |(i, _)| &message[..i]),
         false => message,
     };
-    mask_quotes(message, scratch);
-    mask_words(scratch, out);
+    if is_plain(message.as_bytes()) {
+        // Nothing for pass 1 to do: no quote, and single spaces only between words.
+        mask_words(message, out);
+    } else {
+        mask_quotes(message, scratch);
+        mask_words(scratch, out);
+    }
+}
+
+/// A message pass 1 would copy unchanged.
+fn is_plain(b: &[u8]) -> bool {
+    let mut prev_space = true; // no leading space either
+    for &c in b {
+        if is(c, WS | QUOTE) {
+            if c != b' ' || prev_space {
+                return false;
+            }
+            prev_space = true;
+        } else {
+            prev_space = false;
+        }
+    }
+    !prev_space || b.is_empty()
 }
 
 /// Writes the template of `message` into `out` (cleared first), with a per-thread scratch buffer.
