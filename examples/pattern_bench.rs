@@ -1,6 +1,6 @@
 //! Cost and grouping accuracy of logmon's template extractor (`logmon::pattern`).
 //!
-//!   cargo run --release --example pattern_bench -- [--loghub DIR] [--corpus DIR] [--misses N]
+//!   cargo run --release --example pattern_bench -- [--loghub DIR] [--corpus DIR] [--misses N] [--db URL]
 //!
 //! For each data set, one line: lines, true groups -> predicted groups, ns/line, and grouping
 //! accuracy (Zhu et al. 2019: a line is right when its predicted group holds exactly the lines
@@ -13,6 +13,9 @@
 //! ns/line is the ingest path's work per row: `Extractor::extract` (template + id, with its
 //! exact id memo), best of several passes; "template only" and "md5 id" split it.
 //! `--misses N` prints up to N wrongly grouped true groups per data set, to see why.
+//! `--db URL` (a database `logmon migrate` prepared) adds the SQL twin's cost per row:
+//! `log_template(m)` and `log_pattern_id(m)` over the corpus and the generator's lines, timed in
+//! PostgreSQL against a plain scan of the same rows.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -94,7 +97,56 @@ fn main() {
             messages.push(g.message);
         }
     }
-    report(&DataSet { name: "generator, 1 hour".into(), truth, messages }, misses);
+    let generated = DataSet { name: "generator, 1 hour".into(), truth, messages };
+    report(&generated, misses);
+
+    if let Some(db) = arg(&args, "--db") {
+        println!("== SQL twin in PostgreSQL: us/row (each the best of 3 scans) ==");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let corpus_lines: Vec<String> = corpus.iter().map(|l| l.message.clone()).collect();
+        rt.block_on(sql_costs(&db, &[("corpus", &corpus_lines), ("generator", &generated.messages[..20_000])]));
+    }
+}
+
+/// Times log_template() and log_pattern_id() over `sets` (each repeated to >= 20k rows) in a
+/// temporary table; prints us/row above a plain scan of the same rows.
+async fn sql_costs(url: &str, sets: &[(&str, &[String])]) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect --db");
+    tokio::spawn(conn);
+    for (name, lines) in sets {
+        let rows: Vec<&String> = lines.iter().cycle().take(lines.len().max(20_000)).collect();
+        client
+            .batch_execute("DROP TABLE IF EXISTS pattern_bench; CREATE TEMP TABLE pattern_bench (m text)")
+            .await
+            .unwrap();
+        for chunk in rows.chunks(5000) {
+            client.execute("INSERT INTO pattern_bench SELECT unnest($1::text[])", &[&chunk]).await.unwrap();
+        }
+        let n = rows.len() as f64;
+        let time = |q: &'static str| {
+            let client = &client;
+            async move {
+                let mut best = f64::MAX;
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    client.query_one(q, &[]).await.unwrap();
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                best * 1e6 / n
+            }
+        };
+        let scan = time("SELECT count(length(m)) FROM pattern_bench").await;
+        let template = time("SELECT count(log_template(m)) FROM pattern_bench").await;
+        let id = time("SELECT count(log_pattern_id(m)) FROM pattern_bench").await;
+        let md5 = time("SELECT count(pattern_id(m)) FROM pattern_bench").await;
+        println!(
+            "{name:<26} {:>6} rows: log_template {:.1} us/row, log_pattern_id {:.1} us/row, pattern_id alone {:.2} us/row",
+            rows.len(),
+            template - scan,
+            id - scan,
+            md5 - scan
+        );
+    }
 }
 
 /// Prints one data set's line; returns (accuracy, accuracy after the merge step).
