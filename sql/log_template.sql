@@ -143,6 +143,7 @@ DECLARE
   words text[];
   w text;
   lw text;
+  lc text;
   r text;
   k int;
   a int;
@@ -198,16 +199,18 @@ BEGIN
     -- A name follows a key word not itself a name (user bob; user user bob), or sits between
     -- `for` and `from` (words[k + 1] only then: indexing a text[] walks it).
     name_pos := (key1 AND NOT key2) OR (after_for AND lower(coalesce(words[k + 1], '') COLLATE "C") = 'from');
-    IF strpos(w, '(') = 0 AND strpos(w, '=') = 0 AND strpos(w, ':') = 0
-       AND strpos('([{<"''`', left(w, 1)) = 0 AND strpos(')]}>"''`,;:.!?', right(w, 1)) = 0 THEN
-      -- A simple word (most words): no brackets or punctuation around it, no ( = : inside, so
-      -- only rule 6 can apply, to the whole word.
-      r := CASE WHEN log_template_is_variable(w)
-                  OR (name_pos AND NOT lw = ANY (log_template_words('stop')))
-                  OR (last_wc AND lw = ANY (log_template_words('units')))
-           THEN '<*>' ELSE w END;
+    c := rtrim(w, ',;:.!?');
+    IF strpos('([{<"''`', left(w, 1)) = 0 AND c <> ''
+       AND strpos(c, '(') = 0 AND strpos(c, '=') = 0 AND strpos(c, ':') = 0 THEN
+      -- A simple word (most words): no leading bracket, so its core is the word without its
+      -- trailing punctuation, and with no ( = : inside only rule 6 can apply.
       a := 0;
-      b := length(w);
+      b := length(c);
+      lc := lower(c COLLATE "C");
+      r := CASE WHEN log_template_is_variable(c)
+                  OR (name_pos AND NOT lc = ANY (log_template_words('stop')))
+                  OR (last_wc AND rtrim(lc, ')]}>"''`') = ANY (log_template_words('units')))
+           THEN '<*>' || substr(w, b + 1) ELSE w END;
     ELSE
       a := length(substring(w FROM '^[(\[{<"''`]*'));
       b := length(w);
