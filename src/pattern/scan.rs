@@ -14,19 +14,18 @@
 //! 2. an empty core between brackets (`()`, `[]`) is an empty value: `(<*>)`;
 //! 3. `name(key=value...)` or `name('literal')`: the name and the bracketed rest are judged
 //!    apart (`root(uid=0)` -> `<*>(uid=<*>)` after `user`);
-//! 4. `key=value` (no digit, `/` or `\` in the key) keeps the key: `uid=<*>`, except text keys (`msg=`),
-//!    whose value is judged as a word;
+//! 4. `key=value` (no digit, `/` or `\` in the key) keeps the key: `uid=<*>`, except text keys
+//!    (`msg=`), whose value is judged as a word;
 //! 5. `Label:value` (letters with a capital, a variable value that is not a path: `C:\tmp`):
 //!    `onExtend:<*>`, `UID:<*>`;
 //! 6. a variable core becomes `<*>` and swallows the leading brackets the suffix does not close
-//!    (`[::]:8443`, `(18.4`): a core is variable when it holds a digit, an `@` after its start
-//!    (e-mail), a `/` or `\` (path, URL), or is 8+ hex letters (an id without a digit), or is a
-//!    lower-case dotted name (`host.example.com`,
-//!    `chrome.exe`, `app.tasks.send`; `java.lang.Error` has capitals and stays) or a capitalised
-//!    month or weekday; a word is also variable as the name after a key word (`user bob`, `for
-//!    user bob`, `job nightly-export`: see KEYS, unless it is a verb or function word, STOP), as
-//!    the one word between `for` and `from` (`Failed password for root from`), or as a unit
-//!    right after a variable (`12 ms`, `18.4 KB`).
+//!    (`[::]:8443`, `(18.4`). A core is variable when it holds a digit, an `@` after its start
+//!    (e-mail), a `/` or `\` (path, URL); when it is 8+ hex letters (an id without a digit), a
+//!    lower-case dotted name (`host.example.com`, `chrome.exe`, `app.tasks.send`;
+//!    `java.lang.Error` has capitals and stays) or a capitalised month or weekday. A word is also
+//!    variable as the name after a key word (`user bob`, `for user bob`, `job nightly-export`:
+//!    see KEYS; not a verb or function word, see STOP), as the one word between `for` and `from`
+//!    (`Failed password for root from`), or as a unit right after a variable (`12 ms`, `18.4 KB`).
 //!
 //! Finally a run of `<*>` words is one `<*>` (`2017-05-16 05:00:00`, `Tue Nov 24 10:21:05 2026`).
 //!
