@@ -64,6 +64,7 @@ pub struct TrafficArgs {
     #[arg(long, env = "LOGMON_DURATION", value_parser = crate::generator::scenario::parse_duration)]
     pub duration: Option<Duration>,
     /// A failure scenario, repeatable: error-burst:SERVICE:at=60s:for=30s[:rate=0.5],
+    /// new-error:SERVICE:at=..:for=..[:rate=0.001] (a novel error message),
     /// latency:SERVICE:at=..:for=..:x5, outage:SERVICE:at=..:for=... Without any, a demo schedule
     /// (one of each every 10 minutes) runs; `--scenario none` sends normal traffic only.
     #[arg(long = "scenario", env = "LOGMON_SCENARIO", value_delimiter = ';')]
