@@ -8,6 +8,7 @@
 \ir record_rollup.sql
 \ir logs_rollup_trigger.sql
 \ir compact_rollup.sql
+\ir record_patterns.sql
 \ir window_stats.sql
 \ir service_stats.sql
 \ir service_timeseries.sql
@@ -36,4 +37,6 @@
 \ir log_template.sql
 \ir search_logs.sql
 \ir incident_logs.sql
+\ir top_patterns.sql
+\ir incident_context.sql
 \ir grants.sql

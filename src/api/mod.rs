@@ -11,6 +11,7 @@ pub mod logs;
 pub mod metrics;
 pub mod otlp;
 pub mod params;
+pub mod patterns;
 pub mod search;
 pub mod server;
 pub mod silences;
@@ -82,6 +83,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{id}/ack"),
     ("POST", "/incidents/{id}/resolve"),
     ("GET", "/stats"),
+    ("GET", "/patterns"),
     ("GET", "/timeseries"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
@@ -111,6 +113,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .or(incidents::routes(&state))
         .unify()
         .or(stats::routes(&state))
+        .unify()
+        .or(patterns::routes(&state))
         .unify()
         .or(timeseries::routes(&state))
         .unify()

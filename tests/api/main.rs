@@ -15,6 +15,7 @@ mod hostile;
 mod ingest;
 mod notify;
 mod otlp;
+mod pattern_counts;
 mod patterns;
 mod read_api;
 mod receiver;
