@@ -66,3 +66,26 @@ COMMENT ON FUNCTION incident_context(bigint, int, int) IS
   'share, baseline = the count in the hour before, growth = rate in the window / rate in the baseline, new), '
   'status_codes and sample_lines (from its newest 1000 lines, incident_logs()). Used by GET /incidents/{id} and '
   'notifications.';
+
+-- The context as notifications carry it, short enough for every receiver (Alertmanager
+-- annotations are strings; Slack shows a few lines): the top 3 patterns with counts ("new"
+-- marked) and up to 3 sample lines, each cut to 300 characters. Plain text: each receiver escapes it.
+CREATE OR REPLACE FUNCTION incident_context_text(incident_id bigint, OUT top_patterns text, OUT sample_lines text,
+                                                 OUT context jsonb)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    context := incident_context(incident_id, 3, 3);
+    SELECT string_agg(format('%sx %s%s', p ->> 'count', left(p ->> 'template', 200),
+                             CASE WHEN (p ->> 'new')::boolean THEN ' (new)' ELSE '' END), E'\n' ORDER BY n)
+    INTO top_patterns
+    FROM jsonb_array_elements(context -> 'patterns') WITH ORDINALITY AS x(p, n);
+    SELECT string_agg(left(l ->> 'message', 300), E'\n' ORDER BY n)
+    INTO sample_lines
+    FROM jsonb_array_elements(context -> 'sample_lines') WITH ORDINALITY AS x(l, n);
+EXCEPTION WHEN no_data_found THEN
+    context := NULL;  -- an incident written out of band (tests, a DBA's INSERT) may be gone
+END $$;
+
+COMMENT ON FUNCTION incident_context_text(bigint) IS
+  'incident_context() for notifications: the top 3 patterns ("1000x connection to <*> refused (new)", one a line) and '
+  'up to 3 sample lines (cut to 300 characters), plus the JSON it came from.';

@@ -29,7 +29,6 @@
 \ir summarise_outbox.sql
 \ir silence_notifications.sql
 \ir preview_silence.sql
-\ir incident_alert.sql
 \ir render_notification.sql
 \ir claim_notifications.sql
 \ir record_delivery.sql
@@ -39,4 +38,5 @@
 \ir incident_logs.sql
 \ir top_patterns.sql
 \ir incident_context.sql
+\ir incident_alert.sql
 \ir grants.sql
