@@ -50,9 +50,14 @@ BEGIN
     -- computed here, as the logs triggers do)
     LOCK TABLE log_pattern_counts IN SHARE ROW EXCLUSIVE MODE;
     DELETE FROM log_pattern_counts WHERE bucket >= lo AND bucket < hi;
-    WITH x AS MATERIALIZED (
-        SELECT service, level, ts, message, coalesce(pattern_id, log_pattern_id(message)) AS p
-        FROM logs WHERE ts >= lo AND ts < hi AND message IS NOT NULL
+    WITH r AS MATERIALIZED (
+        SELECT service, level, ts, message, pattern_id FROM logs WHERE ts >= lo AND ts < hi AND message IS NOT NULL
+    ), ids AS (
+        SELECT m.message, log_pattern_id(m.message) AS p
+        FROM (SELECT DISTINCT r.message FROM r WHERE r.pattern_id IS NULL) m
+    ), x AS MATERIALIZED (
+        SELECT r.service, r.level, r.ts, r.message, coalesce(r.pattern_id, ids.p) AS p
+        FROM r LEFT JOIN ids ON r.pattern_id IS NULL AND ids.message = r.message
     ), counts AS (
         INSERT INTO log_pattern_counts (service, pattern_id, level, bucket, count, compacted)
         SELECT x.service, x.p, x.level, date_trunc('minute', x.ts), count(*), true FROM x GROUP BY 1, 2, 3, 4
