@@ -2,8 +2,12 @@
 # Benchmarks. Every figure is printed next to a baseline measured in the same run.
 #
 #   scripts/bench.sh ingest [ROWS]   raw psql \copy vs logmon over HTTP (batch 1000 and 30, 16 connections)
-#   scripts/bench.sh stats           /stats p50/p99 at 10M rows vs the naive count(*) over raw rows
-#   scripts/bench.sh detect          detection latency and tick cost at 1M vs 10M rows
+#   scripts/bench.sh stats           /stats p50/p99 at 10M rows vs the naive count(*) over raw rows, and
+#                                    with rows arriving out of order / right after a plain \copy
+#   scripts/bench.sh detect          detection latency and tick cost at 1M vs 10M rows, and with rows
+#                                    arriving out of order / right after a plain \copy
+#   scripts/bench.sh search          GET /logs and GET /incidents/{id}/logs p99 at 10M rows while
+#                                    ingesting 1,000 logs/s
 #   scripts/bench.sh patterns [DIR]  template extraction: ns/line and grouping accuracy (corpus,
 #                                    LogHub 2k samples in DIR if given, generator), SQL twin us/row
 #
@@ -18,10 +22,30 @@ ADMIN_URL=$DATABASE_URL
 BENCH_URL=${ADMIN_URL%/*}/logmon_bench
 WORK=.data/bench
 mkdir -p "$WORK"
-cargo build --release --quiet --bin logmon --example ingest_load --example detect_bench --example pattern_bench
+cargo build --release --quiet --bin logmon --example ingest_load --example detect_bench --example pattern_bench \
+  --example bench_load
 BIN=target/release/logmon
 LOAD=target/release/examples/ingest_load
 DETECT=target/release/examples/detect_bench
+HISTORY=target/release/examples/bench_load
+
+# p50 and p99 (ms) of curl's time_total (s) lines on stdin: "p50 X ms  p99 Y ms"
+percentiles() {
+  python3 -c '
+import sys
+t = sorted(float(x) * 1000 for x in sys.stdin.read().split())
+p = lambda q: t[min(len(t) - 1, round((len(t) - 1) * q))]
+print(f"p50 {p(.5):.2f} ms  p99 {p(.99):.2f} ms")'
+}
+
+# N timings of GET $COLLECTOR_URL$1
+timed_gets() {
+  local path=$1 n=${2:-200}
+  curl -sf "$COLLECTOR_URL$path" >/dev/null   # warm the connection and plan
+  for _ in $(seq "$n"); do curl -s -o /dev/null -w '%{time_total}\n' "$COLLECTOR_URL$path"; done
+}
+
+compact() { psql "$BENCH_URL" -qAtX -c "SELECT compact_rollup(), compact_patterns()" -c "VACUUM ANALYZE logs" >/dev/null; }
 
 fresh_db() {
   psql "$ADMIN_URL" -qX -c "DROP DATABASE IF EXISTS logmon_bench" -c "CREATE DATABASE logmon_bench" >/dev/null
@@ -83,36 +107,24 @@ bench_ingest() {
   done
 }
 
-# Adds ROWS synthetic rows to logs, spread over [now - SPAN, now - RECENT) for 3 services, plus
-# RECENT_ROWS in the last RECENT, loaded like a DBA backfill through logs (the statement
-# triggers write the rollup), then compacted as the detector would.
+# Adds ROWS realistic rows (20 services, the generator's messages) over the last SPAN seconds,
+# plus RECENT_ROWS over the last RECENT seconds, written as the collector writes (COPY into the
+# partitions with rollup and pattern deltas), then compacted as the detector would.
 load_history() {
-  local rows=$1 span=$2 recent_rows=${3:-0} recent=${4:-5 minutes}
-  psql "$BENCH_URL" -qX -v ON_ERROR_STOP=1 <<SQL >/dev/null
-INSERT INTO logs (ts, service, level, status_code, latency_ms, message)
-SELECT now() - interval '$recent' - (g::float8 / $rows) * (interval '$span' - interval '$recent'),
-       (ARRAY['auth-service','feed-service','db-service'])[1 + g % 3],
-       CASE WHEN g % 200 = 0 THEN 'ERROR' ELSE 'INFO' END, CASE WHEN g % 200 = 0 THEN 500 ELSE 200 END,
-       20 + (g % 97) * 3, 'request handled'
-FROM generate_series(1, $rows) g;
-INSERT INTO logs (ts, service, level, status_code, latency_ms, message)
-SELECT now() - (g::float8 / greatest($recent_rows, 1)) * interval '$recent',
-       (ARRAY['auth-service','feed-service','db-service'])[1 + g % 3],
-       CASE WHEN g % 200 = 0 THEN 'ERROR' ELSE 'INFO' END, 200, 20 + (g % 97) * 3, 'request handled'
-FROM generate_series(1, $recent_rows) g;
-SELECT compact_rollup();
-VACUUM ANALYZE logs; VACUUM ANALYZE log_rollup;
-SQL
+  local rows=$1 span=$2 recent_rows=${3:-0} recent=${4:-300}
+  $HISTORY --db "$BENCH_URL" --rows "$rows" --span "$span" >/dev/null
+  [ "$recent_rows" = 0 ] || $HISTORY --db "$BENCH_URL" --rows "$recent_rows" --span "$recent" >/dev/null
+  compact
 }
 
 bench_detect() {
-  echo "== detect: $(nproc) cores, $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
+  echo "== detect: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
   fresh_db
-  load_history 1000000 '24 hours'
+  load_history 1000000 86400
   local one ten
   one=$($DETECT tick --db "$BENCH_URL" --calls 50)
   echo "(b) detect_incidents() tick with  1M rows of history: p50 $(json_field "$one" p50_ms) ms  p99 $(json_field "$one" p99_ms) ms"
-  load_history 9000000 '24 hours'
+  load_history 9000000 86400
   ten=$($DETECT tick --db "$BENCH_URL" --calls 50)
   echo "(b) detect_incidents() tick with 10M rows of history: p50 $(json_field "$ten" p50_ms) ms  p99 $(json_field "$ten" p99_ms) ms"
   echo "    ratio 10M/1M (p50): $(python3 -c "print(f'{$(json_field "$ten" p50_ms) / $(json_field "$one" p50_ms):.2f}')")"
@@ -126,16 +138,36 @@ bench_detect() {
   stop_collector
   echo "(a) detection latency, COMMIT of the crossing batch -> incident committed, 20 trials: p50 $(json_field "$lat" p50_ms) ms  p99 $(json_field "$lat" p99_ms) ms"
   echo "    (the original polled every 10 s)"
+
+  # Rows out of time order: 5M over the last hour (20 services), (c) in order, (d) 10% of them up
+  # to an hour late, (e) in random order through a plain \copy into logs, no compaction since.
+  echo "-- 5M rows over the last hour, 20 services:"
+  local base
+  for case in ordered late copy; do
+    fresh_db
+    case $case in
+      ordered) load_history 5000000 3600 ;;
+      late) $HISTORY --db "$BENCH_URL" --rows 5000000 --span 3600 --late 0.1 --late-max 3600 >/dev/null; compact ;;
+      copy) $HISTORY --db "$BENCH_URL" --rows 5000000 --span 3600 --shuffle --tsv "$WORK/shuffled.tsv" >/dev/null
+            chmod a+r "$WORK/shuffled.tsv"
+            psql "$BENCH_URL" -qX -c "\\copy logs (ts, service, level, status_code, latency_ms, message, attrs) FROM '$WORK/shuffled.tsv'"
+            psql "$BENCH_URL" -qAtX -c "ANALYZE logs" >/dev/null ;;
+    esac
+    local t; t=$($DETECT tick --db "$BENCH_URL" --calls 50)
+    [ "$case" = ordered ] && base=$(json_field "$t" p50_ms)
+    printf '   %-8s detect_incidents() tick: p50 %s ms  p99 %s ms  (p50 ratio to in-order: %s)\n' "$case" \
+      "$(json_field "$t" p50_ms)" "$(json_field "$t" p99_ms)" "$(python3 -c "print(f'{$(json_field "$t" p50_ms) / $base:.2f}')")"
+  done
+  echo "   (ordered: time-ordered, compacted; late: 10% up to 1 h late, compacted; copy: random order by a plain \\copy, not compacted)"
 }
 
 bench_stats() {
-  echo "== stats: 10M rows of history, 1M of them in the last 5 minutes; $(nproc) cores, $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
+  echo "== stats: 10M rows of history, 1M of them in the last 5 minutes; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
   fresh_db
-  load_history 9000000 '24 hours' 1000000 '5 minutes'
+  load_history 9000000 86400 1000000 300
   echo "rows: $(rows_in_db)"
   start_collector
-  curl -sf "$COLLECTOR_URL/stats?window_minutes=5" >/dev/null   # warm the connection and plan
-  local times; times=$(for _ in $(seq 200); do curl -s -o /dev/null -w '%{time_total}\n' "$COLLECTOR_URL/stats?window_minutes=5"; done)
+  local times; times=$(timed_gets "/stats?window_minutes=5")
   stop_collector
   local naive
   naive=$(for _ in 1 2 3 4 5; do
@@ -152,6 +184,55 @@ print(f"GET /stats?window_minutes=5 over HTTP, {len(t)} requests: p50 {p(t, .5):
 print(f"naive count(*) ... GROUP BY service over raw rows, same window (median of {len(n)}): {naive:.1f} ms")
 print(f"ratio naive / p99: {naive / p(t, .99):.0f}x  (naive / p50: {naive / p(t, .5):.0f}x)")
 PY
+
+  echo "-- 5M rows over the last hour, 20 services; GET /stats?window_minutes=60, 200 requests:"
+  local base=""
+  for case in ordered late copy; do
+    fresh_db
+    case $case in
+      ordered) load_history 5000000 3600 ;;
+      late) $HISTORY --db "$BENCH_URL" --rows 5000000 --span 3600 --late 0.1 --late-max 3600 >/dev/null; compact ;;
+      copy) $HISTORY --db "$BENCH_URL" --rows 5000000 --span 3600 --shuffle --tsv "$WORK/shuffled.tsv" >/dev/null
+            chmod a+r "$WORK/shuffled.tsv"
+            psql "$BENCH_URL" -qX -c "\\copy logs (ts, service, level, status_code, latency_ms, message, attrs) FROM '$WORK/shuffled.tsv'"
+            psql "$BENCH_URL" -qAtX -c "ANALYZE logs" >/dev/null ;;
+    esac
+    start_collector
+    local r; r=$(timed_gets "/stats?window_minutes=60" | percentiles)
+    stop_collector
+    local p50; p50=$(echo "$r" | awk '{print $2}')
+    [ -z "$base" ] && base=$p50
+    printf '   %-8s %s  (p50 ratio to in-order: %s)\n' "$case" "$r" "$(python3 -c "print(f'{$p50 / $base:.2f}')")"
+  done
+  echo "   (ordered: time-ordered, compacted; late: 10% up to 1 h late, compacted; copy: random order by a plain \\copy, not compacted)"
+}
+
+bench_search() {
+  echo "== search: 10M rows of history (9M over 24 h, 1M in the last hour), 20 services, while ingesting 1,000 logs/s; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) =="
+  fresh_db
+  load_history 9000000 86400 1000000 3600
+  echo "rows: $(rows_in_db)"
+  local id
+  id=$(psql "$BENCH_URL" -qAtX -c "INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
+          window_start, window_end, breach_start, observed, threshold, peak, rule_id)
+        SELECT 'svc-03', 'ERROR_SPIKE', 'HIGH', 'bench', now() - interval '5 minutes', now(), now() - interval '10 minutes',
+               now(), now() - interval '10 minutes', 1, 1, 1, id FROM detection_rules WHERE name = 'ERROR_SPIKE' AND service IS NULL
+        RETURNING id")
+  start_collector
+  RUST_LOG=warn $BIN generator --url "$COLLECTOR_URL" --rate 1000 --batch 50 --scenario none --services "$(seq -f 'svc-%02g' -s, 0 19 | sed 's/,$//')" >/dev/null &
+  local gen=$!
+  sleep 3
+  for q in "/logs?service=svc-03&level=ERROR&since=15m&limit=100 newest 100 ERROR lines of one service, last 15 min (target p99 < 20 ms)" \
+           "/logs?service=svc-03&since=15m&limit=100 newest 100 lines of one service, any level, last 15 min (target p99 < 30 ms)" \
+           "/logs?service=svc-03&since=15m&q=timed%20out&limit=100 q= substring over one service's last 15 min (target p99 < 250 ms)" \
+           "/incidents/$id/logs first page of an incident's lines (target p99 < 30 ms)" \
+           "/patterns?window_minutes=60 GET /patterns, last hour, every service (target p99 < 20 ms)" \
+           "/incidents/$id one incident with its context (target p99 < 20 ms)"; do
+    local path=${q%% *} what=${q#* }
+    printf '   %-75s %s\n' "$what" "$(timed_gets "$path" 200 | percentiles)"
+  done
+  kill $gen; wait $gen 2>/dev/null || true
+  stop_collector
 }
 
 bench_patterns() {
@@ -167,5 +248,6 @@ case "${1:-}" in
   stats) bench_stats ;;
   detect) bench_detect ;;
   patterns) shift; bench_patterns "$@" ;;
-  *) echo "usage: $0 ingest [ROWS] | stats | detect | patterns [LOGHUB_DIR]" >&2; exit 2 ;;
+  search) bench_search ;;
+  *) echo "usage: $0 ingest [ROWS] | stats | detect | search | patterns [LOGHUB_DIR]" >&2; exit 2 ;;
 esac

@@ -73,3 +73,15 @@ GRANT EXECUTE ON FUNCTION search_logs(text, text, timestamptz, timestamptz, text
                                       int, boolean, text, text[], interval),
                           incident_logs(bigint, int, text, text, text, double precision, jsonb, bigint, boolean)
     TO logmon_reader, logmon_detector;
+
+-- Compaction changes no figure (deltas become their sum): collectors run it too, so that reads
+-- stay cheap whether or not a detector runs. It runs with its owner's rights.
+ALTER FUNCTION compact_rollup() SECURITY DEFINER;
+ALTER FUNCTION compact_patterns() SECURITY DEFINER;
+DO $$
+BEGIN
+    EXECUTE format('ALTER FUNCTION compact_rollup() SET search_path = %I, pg_temp', current_schema());
+    EXECUTE format('ALTER FUNCTION compact_patterns() SET search_path = %I, pg_temp', current_schema());
+END $$;
+REVOKE EXECUTE ON FUNCTION compact_rollup(), compact_patterns() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION compact_rollup(), compact_patterns() TO logmon_ingest, logmon_detector;

@@ -146,16 +146,15 @@ BEGIN
         RETURN;
     END IF;
 
-    -- How many candidate lines per second, near where the walk starts (from the rollup).
-    SELECT sum(CASE WHEN errors_only THEN w.errors ELSE w.total END)::double precision
-           / greatest(extract(epoch FROM least(hi, now() + interval '1 second') - greatest(lo, hi - interval '1 hour')), 1)
+    -- How many candidate lines per second, near where the walk starts: an estimate from the
+    -- rollup's minutes (deltas not folded yet are left out: it only sizes the first slice).
+    SELECT sum(CASE WHEN errors_only THEN m.errors ELSE m.total END)::double precision
+           / greatest(extract(epoch FROM least(hi, now()) - greatest(lo, hi - interval '1 hour')), 60)
     INTO rate
-    FROM window_stats(CASE WHEN newest_first THEN greatest(lo, hi - interval '1 hour') ELSE lo END - interval '1 minute',
-                      CASE WHEN newest_first THEN hi ELSE least(hi, lo + interval '1 hour') END + interval '1 second') w
-    WHERE svc IS NULL OR w.service = ANY (svc);
-    IF coalesce(rate, 0) = 0 AND hi - lo <= interval '1 hour' THEN
-        RETURN;  -- the rollup knows there is nothing there
-    END IF;
+    FROM log_rollup_minute m
+    WHERE m.bucket >= date_trunc('minute', CASE WHEN newest_first THEN greatest(lo, hi - interval '1 hour') ELSE lo END)
+      AND m.bucket < CASE WHEN newest_first THEN hi ELSE least(hi, lo + interval '1 hour') END
+      AND (svc IS NULL OR m.service = ANY (svc));
     width := make_interval(secs => greatest(1, least(3600, 2 * lim / greatest(coalesce(rate, 0), 0.001))));
     need := lim;
     IF newest_first THEN b := hi; ELSE a := lo; END IF;

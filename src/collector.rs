@@ -34,6 +34,7 @@ pub async fn run(
     let batcher = Batcher::start(cfg.database_url.clone(), cfg.batcher.clone(), metrics.clone());
     let ts_range = Arc::new(RwLock::new(default_ts_range()));
     tokio::spawn(refresh_ts_range(pool.clone(), ts_range.clone()));
+    tokio::spawn(compact(pool.clone()));
 
     let pipeline = Pipeline::new(batcher, cfg.ingest.clone(), ts_range, metrics.clone());
     let state = AppState { pool, pipeline, metrics, limits: Arc::new(cfg.limits.clone()) };
@@ -68,5 +69,19 @@ async fn refresh_ts_range(pool: Pool, range: Arc<RwLock<TsRange>>) {
             *range.write().expect("ts range lock") = r;
         }
         tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+}
+
+/// Folds rollup and pattern deltas every second, as every detector tick does: readers' cost must
+/// not depend on whether a detector is running (a collector ingesting alone would otherwise pile
+/// up deltas that every /stats, /patterns and search has to add up). Any number of collectors and
+/// detectors may call it: one compacts at a time (an advisory lock), the others skip.
+async fn compact(pool: Pool) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Ok(c) = pool.get().await else { continue };
+        if let Err(e) = c.batch_execute("SELECT compact_rollup(), compact_patterns()").await {
+            tracing::debug!(error = %e, "compaction skipped");
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Writes one group-commit batch: `COPY ... FROM STDIN (FORMAT binary)` plus the rollup deltas
 //! of the same rows, in one transaction. Either all of it commits or none of it does.
 //!
-//! The rows go straight into their daily partition (`logs_pYYYYMMDD`, usually one per batch), not
-//! through `logs`: the statement triggers on `logs` that keep the rollup exact for SQL writers
+//! The rows go straight into their hourly partition (`log_partition_holding(ts)`, usually one per
+//! batch), not through `logs`: the statement triggers on `logs` that keep the rollup exact for SQL writers
 //! would otherwise fire here too, and a transition-table trigger makes a COPY into a partitioned
 //! table row-at-a-time. The collector writes its own deltas instead (`record_rollup()`).
 //!
@@ -59,16 +59,17 @@ impl From<tokio_postgres::Error> for SinkError {
     }
 }
 
-/// The partition a row goes to; the same name as SQL's `log_partition_for(ts)`.
-pub fn partition_for(ts: &DateTime<Utc>) -> String {
-    format!("logs_p{}", ts.format("%Y%m%d"))
+/// The hour a row belongs to (its partition's key: partitions are hourly, or daily when an
+/// earlier version made them).
+fn hour_of(ts: &DateTime<Utc>) -> i64 {
+    ts.timestamp().div_euclid(3600)
 }
 
 /// One writer's connection, statements prepared.
 pub struct CopySink {
     client: Client,
-    /// `COPY <partition>` statements, prepared on first use.
-    copies: Mutex<HashMap<String, Statement>>,
+    /// `COPY <partition>` statements by hour, prepared on first use.
+    copies: Mutex<HashMap<i64, Statement>>,
     rollup: Statement,
     patterns: Statement,
     /// Patterns this connection has put in the catalogue already.
@@ -105,24 +106,25 @@ impl CopySink {
         result
     }
 
-    async fn copy_statement(&self, partition: &str) -> Result<Statement, SinkError> {
-        if let Some(s) = self.copies.lock().expect("statement cache").get(partition) {
+    async fn copy_statement(&self, hour: i64) -> Result<Statement, SinkError> {
+        if let Some(s) = self.copies.lock().expect("statement cache").get(&hour) {
             return Ok(s.clone());
         }
         // PostgreSQL checks a COPY's table only when it runs, and a COPY that fails to start
-        // leaves tokio-postgres's connection unusable: ask first (once per partition).
-        let exists: bool = self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&partition]).await?.get(0);
-        if !exists {
-            return Err(SinkError::NoPartition(format!("partition {partition} does not exist")));
-        }
+        // leaves tokio-postgres's connection unusable: ask which partition holds the hour first.
+        let ts = DateTime::<Utc>::from_timestamp(hour * 3600, 0).expect("a validated hour");
+        let partition: Option<String> = self.client.query_one("SELECT log_partition_holding($1)", &[&ts]).await?.get(0);
+        let Some(partition) = partition else {
+            return Err(SinkError::NoPartition(format!("no partition holds {ts}")));
+        };
         let sql = format!("COPY {partition} {COPY_COLUMNS} FROM STDIN (FORMAT binary)");
         let stmt = self.client.prepare(&sql).await?;
         let mut cache = self.copies.lock().expect("statement cache");
-        // partitions come and go by the day: keep only the recent ones
-        if cache.len() > 8 {
+        // partitions come and go by the hour: keep only the recent ones
+        if cache.len() > 48 {
             cache.clear();
         }
-        cache.insert(partition.to_string(), stmt.clone());
+        cache.insert(hour, stmt.clone());
         Ok(stmt)
     }
 
@@ -130,10 +132,10 @@ impl CopySink {
         if batches.iter().all(|b| b.is_empty()) {
             return Ok(0);
         }
-        // rows by partition (one, except around midnight UTC)
-        let mut parts: BTreeMap<String, Vec<&LogRecord>> = BTreeMap::new();
+        // rows by hour (one, except around the turn of an hour)
+        let mut parts: BTreeMap<i64, Vec<&LogRecord>> = BTreeMap::new();
         for r in batches.iter().flat_map(|b| b.iter()) {
-            let key = partition_for(&r.ts);
+            let key = hour_of(&r.ts);
             match parts.get_mut(&key) {
                 Some(v) => v.push(r),
                 None => {
@@ -143,8 +145,8 @@ impl CopySink {
         }
         // Prepared before BEGIN: a missing partition fails here, outside any transaction.
         let mut statements = Vec::with_capacity(parts.len());
-        for partition in parts.keys() {
-            statements.push(self.copy_statement(partition).await?);
+        for hour in parts.keys() {
+            statements.push(self.copy_statement(*hour).await?);
         }
         let mut deltas = Deltas::default();
         let mut pattern_deltas = PatternDeltas::default();

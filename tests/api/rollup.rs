@@ -122,19 +122,17 @@ async fn service_stats_reports_what_was_ingested() {
 }
 
 #[tokio::test]
-async fn the_collector_names_partitions_as_sql_does() {
+async fn the_partition_the_collector_copies_into_is_the_one_postgresql_routes_to() {
     let db = fresh_db().await;
     let c = db.client().await;
-    for days in [-6i64, -1, 0, 1, 2] {
-        for secs in [0i64, 1, 43_200, 86_399] {
+    for hours in [-150i64, -24, -1, 0, 1, 30, 70] {
+        for secs in [0i64, 1, 1799, 3599] {
             let ts = chrono::DateTime::<chrono::Utc>::from_timestamp(
-                (chrono::Utc::now().timestamp() / 86_400 + days) * 86_400 + secs,
+                (chrono::Utc::now().timestamp() / 3600 + hours) * 3600 + secs,
                 0,
             )
             .unwrap();
-            let sql: String = c.query_one("SELECT log_partition_for($1)", &[&ts]).await.unwrap().get(0);
-            assert_eq!(logmon::ingest::copy_sink::partition_for(&ts), sql, "{ts}");
-            // ... and it is the partition PostgreSQL routes that ts to
+            let holding: Option<String> = c.query_one("SELECT log_partition_holding($1)", &[&ts]).await.unwrap().get(0);
             let routed: String = c
                 .query_one(
                     "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -146,9 +144,13 @@ async fn the_collector_names_partitions_as_sql_does() {
                 .await
                 .unwrap()
                 .get(0);
-            assert_eq!(routed, sql, "{ts}");
+            assert_eq!(holding.as_deref(), Some(routed.as_str()), "{ts}");
         }
     }
+    // an hour past the partitions made ahead has none yet
+    let far = chrono::Utc::now() + chrono::Duration::days(30);
+    let none: Option<String> = c.query_one("SELECT log_partition_holding($1)", &[&far]).await.unwrap().get(0);
+    assert_eq!(none, None);
 }
 
 /// A role that may read the rollup but not one raw row: whatever it can compute reads no raw row.
