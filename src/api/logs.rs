@@ -56,7 +56,14 @@ where
     state.metrics.ingest_bytes.inc_by(raw.len() as u64);
     let raw = encoding::decompress(content_encoding.as_deref(), raw, limits.max_body_bytes)?;
     let items = json::items(format, &raw)?;
-    Ok(state.pipeline.store_all(items).await?)
+    let n = items.len() as u64;
+    let result = state.pipeline.store_all(items).await;
+    match &result {
+        Ok(stored) => state.metrics.source_rows("json", "stored", *stored),
+        Err(crate::ingest::error::IngestError::Invalid(_)) => state.metrics.source_rows("json", "rejected", n),
+        Err(_) => {}
+    }
+    Ok(result?)
 }
 
 pub fn routes(state: &AppState) -> super::Routes {

@@ -4,13 +4,16 @@ pub mod auth;
 pub mod body;
 pub mod dashboard;
 pub mod error;
+pub mod es_bulk;
 pub mod health;
 pub mod incidents;
 pub mod json;
 pub mod logs;
+pub mod loki;
 pub mod metrics;
 pub mod otlp;
 pub mod params;
+pub mod root;
 pub mod server;
 pub mod stats;
 pub mod timeseries;
@@ -78,6 +81,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/timeseries"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
+    ("HEAD", "/"),
+    ("POST", "/loki/api/v1/push"),
+    ("GET", "/ready"),
+    ("POST", "/_bulk"),
+    ("PUT", "/_bulk"),
+    ("POST", "/{index}/_bulk"),
+    ("PUT", "/{index}/_bulk"),
 ];
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -85,12 +95,16 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// Every endpoint: each resource module contributes its own `routes()`, boxed so that adding
 /// one does not grow the type (and compile time) of the whole tree.
 pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
-    dashboard::routes()
+    root::routes()
         .or(health::routes(&state))
         .unify()
         .or(logs::routes(&state))
         .unify()
         .or(otlp::routes(&state))
+        .unify()
+        .or(loki::routes(&state))
+        .unify()
+        .or(es_bulk::routes(&state))
         .unify()
         .or(incidents::routes(&state))
         .unify()

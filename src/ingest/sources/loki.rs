@@ -7,7 +7,7 @@
 //! | the first of the labels `service_name`, `service`, `app`, `job`, `container` (then the same keys of structured metadata), else `unknown_service` | `service` |
 //! | a `level`, `detected_level` or `severity` label or structured metadata, else `level=` (logfmt) or `"level"` (JSON) in the line, else INFO | `level` |
 //! | the entry's timestamp (0: arrival time) | `ts` |
-//! | the line | `message` |
+//! | the line (trailing whitespace and newline trimmed) | `message` |
 //! | a `status_code` / `latency_ms` label or structured metadata (numeric) | `status_code` / `latency_ms` |
 //! | every other label and structured metadata (metadata wins on a name clash) | `attrs` |
 use serde_json::{Map, Value};
@@ -345,10 +345,7 @@ fn item(labels: &Map<String, Value>, e: &Entry) -> Value {
     let mut obj = Map::new();
     let service = SERVICE_KEYS
         .iter()
-        .find_map(|k| match attrs.get(*k) {
-            Some(Value::String(s)) if !s.is_empty() => Some(k),
-            _ => None,
-        })
+        .find(|k| matches!(attrs.get(**k), Some(Value::String(s)) if !s.is_empty()))
         .and_then(|k| attrs.remove(*k));
     obj.insert("service".into(), service.unwrap_or_else(|| Value::String("unknown_service".into())));
     let level = LEVEL_KEYS
@@ -364,7 +361,8 @@ fn item(labels: &Map<String, Value>, e: &Entry) -> Value {
     if e.nanos != 0 {
         obj.insert("ts".into(), timestamp(e.nanos));
     }
-    obj.insert("message".into(), Value::String(e.line.clone()));
+    // Shippers leave the line's newline on (the Docker driver) or pad it (winston-loki).
+    obj.insert("message".into(), Value::String(e.line.trim_end().to_string()));
     for k in ["status_code", "latency_ms"] {
         if let Some(Value::String(s)) = attrs.get(k)
             && let Some(n) = number(s)

@@ -7,7 +7,7 @@
 //! | `APP-NAME` (5424) or `TAG` (3164), else the hostname, else the sender's address | `service` |
 //! | severity: 0-2 (emerg, alert, crit) FATAL, 3 (err) ERROR, 4 WARN, 5-6 (notice, info) INFO, 7 DEBUG | `level` |
 //! | `TIMESTAMP` (3164: local time of the collector, this year), `-` or none: arrival time | `ts` |
-//! | `MSG` (a UTF-8 BOM dropped) | `message` |
+//! | `MSG` (a UTF-8 BOM and leading spaces dropped) | `message` |
 //! | `hostname` (else the sender's address), `facility` (name), `procid`, `msgid`, `structured_data` (`{"id": {"param": "value"}}`) | `attrs` |
 use chrono::{DateTime, Datelike, Local, NaiveDate, TimeZone, Utc};
 use serde_json::{Map, Value};
@@ -92,7 +92,9 @@ pub fn parse(frame: &[u8], peer: &str, now: DateTime<Utc>) -> Result<Value, Stri
     if let Some(ts) = msg.ts {
         obj.insert("ts".into(), Value::String(ts.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
     }
-    obj.insert("message".into(), Value::String(msg.message.to_string()));
+    // Senders differ in the spaces they put before the message (rsyslog keeps the one after the
+    // tag in its msg property); none of them is content.
+    obj.insert("message".into(), Value::String(msg.message.trim_start_matches(' ').to_string()));
     obj.insert("attrs".into(), Value::Object(attrs));
     Ok(Value::Object(obj))
 }
@@ -144,8 +146,11 @@ fn rfc5424(s: &str) -> Result<Message<'_>, String> {
     })
 }
 
+/// SD-ID -> {PARAM-NAME: value}
+type StructuredData = Map<String, Value>;
+
 /// `-` or `[id param="value" ...]...`, then the message after one space.
-fn structured_data(s: &str) -> Result<(Option<Map<String, Value>>, &str), String> {
+fn structured_data(s: &str) -> Result<(Option<StructuredData>, &str), String> {
     if let Some(rest) = s.strip_prefix('-') {
         return Ok((None, rest.strip_prefix(' ').unwrap_or(rest)));
     }

@@ -1,0 +1,232 @@
+//! Elasticsearch's bulk API, for Filebeat, Logstash, Fluent Bit, Vector, rsyslog's
+//! omelasticsearch and the Elasticsearch client libraries: `POST|PUT /_bulk` and
+//! `POST|PUT /{index}/_bulk`. Same limits, validation and group commit as `POST /logs`; the protocol
+//! around them is Elasticsearch's:
+//! - a bulk response (`took`, `errors`, `items[]`), one item per action in request order with
+//!   its own `status` (201 stored) or `status` + `error`, so one bad document does not cost the
+//!   others; the 200 comes only after the stored documents are committed;
+//! - a request that cannot be read at all, overload and outages get Elasticsearch's error body
+//!   (`{"error": {"root_cause", "type", "reason"}, "status"}`), with `Retry-After` when retrying
+//!   helps;
+//! - every answer carries `X-Elastic-Product: Elasticsearch`, which the official clients check
+//!   before they believe a response (see also `GET /` in root.rs).
+use std::time::Instant;
+
+use bytes::Buf;
+use futures_util::Stream;
+use serde_json::{Value, json};
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+
+use super::AppState;
+use super::body::read_limited;
+use super::error::ApiError;
+use crate::ingest::{
+    self,
+    sources::es_bulk::{self, DocError},
+};
+
+const SOURCE: &str = "es_bulk";
+
+/// The Elasticsearch version logmon presents: a current 8.x, which clients from 7.x to 9.x
+/// accept (7.x clients also check the tagline, 8.x and 9.x the product header).
+pub const VERSION: &str = "8.17.0";
+
+pub async fn bulk<S, B>(
+    index: Option<String>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    body: S,
+    state: AppState,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send,
+    B: Buf,
+{
+    let started = Instant::now();
+    let result = store(index, content_type, content_encoding, body, &state).await;
+    state.metrics.request(super::logs::outcome(&result));
+    match result {
+        Ok(items) => {
+            let errors = items
+                .iter()
+                .any(|i| i.as_object().and_then(|o| o.values().next()).is_some_and(|v| v.get("error").is_some()));
+            let took = started.elapsed().as_millis() as u64;
+            reply(StatusCode::OK, &json!({"took": took, "errors": errors, "items": items}))
+        }
+        Err(e) => error_reply(e),
+    }
+}
+
+async fn store<S, B>(
+    index: Option<String>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    body: S,
+    state: &AppState,
+) -> Result<Vec<Value>, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send,
+    B: Buf,
+{
+    if let Some(ct) = content_type.as_deref()
+        && !ct.to_ascii_lowercase().contains("json")
+    {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {ct:?} is not supported on _bulk; send application/x-ndjson or application/json"
+        )));
+    }
+    let limits = &state.limits;
+    let raw = read_limited(body, limits.max_body_bytes, limits.body_timeout).await?;
+    state.metrics.ingest_bytes.inc_by(raw.len() as u64);
+    let raw = ingest::encoding::decompress(content_encoding.as_deref(), raw, limits.max_body_bytes)?;
+    let ops = es_bulk::parse(&raw, index.as_deref()).map_err(|e| {
+        state.metrics.source_rows(SOURCE, "malformed", 1);
+        ApiError::bad_request(format!("{}: {}", e.kind, e.reason))
+    })?;
+    state.pipeline.check_count(ops.len(), "bulk actions")?;
+    let mut docs = Vec::with_capacity(ops.len());
+    let mut positions = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        if let Ok(doc) = &op.doc {
+            docs.push(doc.clone());
+            positions.push(i);
+        }
+    }
+    let outcome = state.pipeline.store_valid(docs).await?;
+    let mut refused: Vec<Option<DocError>> = vec![None; ops.len()];
+    for r in &outcome.rejected {
+        let reason: Vec<String> = r
+            .errors
+            .iter()
+            .map(|e| match &e.field {
+                Some(f) => format!("[{}] {}", es_field(f), e.error),
+                None => e.error.clone(),
+            })
+            .collect();
+        refused[positions[r.index]] = Some(DocError { kind: "document_parsing_exception", reason: reason.join("; ") });
+    }
+    let malformed = ops.iter().filter(|o| o.doc.is_err()).count() as u64;
+    state.metrics.source_rows(SOURCE, "stored", outcome.stored);
+    state.metrics.source_rows(SOURCE, "rejected", outcome.rejected.len() as u64);
+    state.metrics.source_rows(SOURCE, "malformed", malformed);
+    let mut seq = 0u64;
+    Ok(ops
+        .into_iter()
+        .zip(refused)
+        .map(|(op, refused)| {
+            let id = op.id.unwrap_or_else(new_id);
+            let error = match (op.doc, refused) {
+                (Err(e), _) | (Ok(_), Some(e)) => Some(e),
+                (Ok(_), None) => None,
+            };
+            let body = match error {
+                Some(e) => json!({"_index": op.index, "_id": id, "status": 400,
+                                  "error": {"type": e.kind, "reason": e.reason, "index": op.index}}),
+                None => {
+                    seq += 1;
+                    json!({"_index": op.index, "_id": id, "_version": 1, "result": "created",
+                           "_shards": {"total": 1, "successful": 1, "failed": 0},
+                           "_seq_no": seq - 1, "_primary_term": 1, "status": 201})
+                }
+            };
+            json!({ op.action.name(): body })
+        })
+        .collect())
+}
+
+/// The document field a `/logs` field came from, for per-item reasons.
+fn es_field(field: &str) -> String {
+    let (head, rest) = field.split_once('.').unwrap_or((field, ""));
+    let head = match head {
+        "ts" => "@timestamp",
+        "level" => "log.level",
+        "service" => "service.name",
+        "status_code" => "http.response.status_code",
+        "attrs" => return rest.to_string(),
+        other => other,
+    };
+    if rest.is_empty() { head.to_string() } else { format!("{head}.{rest}") }
+}
+
+/// Elasticsearch generates 20-character ids; so does logmon, for the senders that read them.
+fn new_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    (0..20).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// A JSON answer with the product header the official clients insist on.
+pub fn reply(status: StatusCode, body: &Value) -> Response {
+    let mut r = warp::reply::with_status(warp::reply::json(body), status).into_response();
+    r.headers_mut().insert("x-elastic-product", warp::http::HeaderValue::from_static("Elasticsearch"));
+    r
+}
+
+/// Elasticsearch's error body for a request refused whole.
+pub fn error_reply(e: ApiError) -> Response {
+    let status = e.status();
+    let kind = match status {
+        StatusCode::UNAUTHORIZED => "security_exception",
+        StatusCode::PAYLOAD_TOO_LARGE => "content_too_long_exception",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "media_type_header_exception",
+        StatusCode::REQUEST_TIMEOUT => "timeout_exception",
+        StatusCode::SERVICE_UNAVAILABLE if matches!(e, ApiError::Overloaded { .. }) => {
+            "es_rejected_execution_exception"
+        }
+        StatusCode::SERVICE_UNAVAILABLE => "cluster_block_exception",
+        StatusCode::BAD_REQUEST => "illegal_argument_exception",
+        _ => "exception",
+    };
+    let reason = e.to_string();
+    let cause = json!({"type": kind, "reason": reason});
+    let mut r = reply(
+        status,
+        &json!({"error": {"root_cause": [cause], "type": kind, "reason": reason}, "status": status.as_u16()}),
+    );
+    if let Some(s) = e.retry_after() {
+        r.headers_mut().insert("retry-after", s.into());
+    }
+    r
+}
+
+/// What `GET /` answers an Elasticsearch client.
+pub fn info() -> Response {
+    reply(
+        StatusCode::OK,
+        &json!({
+            "name": "logmon",
+            "cluster_name": "logmon",
+            "cluster_uuid": "logmon-00000000000000",
+            "version": {
+                "number": VERSION,
+                "build_flavor": "default",
+                "build_type": "logmon",
+                "build_hash": env!("CARGO_PKG_VERSION"),
+                "build_date": "2026-01-01T00:00:00.000Z",
+                "build_snapshot": false,
+                "lucene_version": "9.12.0",
+                "minimum_wire_compatibility_version": "7.17.0",
+                "minimum_index_compatibility_version": "7.0.0"
+            },
+            "tagline": "You Know, for Search",
+            "logmon": {"version": env!("CARGO_PKG_VERSION"), "accepts": ["POST /_bulk", "POST /{index}/_bulk"]}
+        }),
+    )
+}
+
+pub fn routes(state: &AppState) -> super::Routes {
+    use warp::Filter;
+    let headers = || {
+        super::auth::require(state.limits.ingest_token.clone(), "ingestion")
+            .and(warp::header::optional::<String>("content-type"))
+            .and(warp::header::optional::<String>("content-encoding"))
+            .and(warp::body::stream())
+            .and(super::with_state(state))
+    };
+    // Elasticsearch takes both methods; the official clients send PUT, most shippers POST.
+    let post = warp::path!("_bulk").and(warp::post()).map(|| None).and(headers()).then(bulk);
+    let put = warp::path!("_bulk").and(warp::put()).map(|| None).and(headers()).then(bulk);
+    let post_indexed = warp::path!(String / "_bulk").and(warp::post()).map(Some).and(headers()).then(bulk);
+    let put_indexed = warp::path!(String / "_bulk").and(warp::put()).map(Some).and(headers()).then(bulk);
+    post.or(put).unify().or(post_indexed).unify().or(put_indexed).unify().boxed()
+}
