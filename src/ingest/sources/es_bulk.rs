@@ -60,6 +60,23 @@ pub struct BulkError {
     pub reason: String,
 }
 
+/// What an action line says about its document (other keys, e.g. `_type`, `pipeline`, are
+/// ignored).
+#[derive(serde::Deserialize)]
+struct Params {
+    #[serde(rename = "_index")]
+    index: Option<String>,
+    #[serde(rename = "_id")]
+    id: Option<Id>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Text(String),
+    Number(i64),
+}
+
 /// Reads the NDJSON body. An unreadable action line fails the whole request (the pairs after
 /// it cannot be told apart); an unreadable document fails only its own item.
 pub fn parse(body: &[u8], path_index: Option<&str>) -> Result<Vec<Op>, BulkError> {
@@ -71,11 +88,11 @@ pub fn parse(body: &[u8], path_index: Option<&str>) -> Result<Vec<Op>, BulkError
             kind: "illegal_argument_exception",
             reason: format!("Malformed action/metadata line [{line_no}], {why}"),
         };
-        let meta: Value = serde_json::from_slice(line).map_err(|e| malformed(format!("not JSON: {e}")))?;
-        let Value::Object(meta) = meta else { return Err(malformed("expected an object".into())) };
-        let (name, params) = match meta.into_iter().next() {
-            Some(kv) => kv,
-            None => return Err(malformed("expected an action, found an empty object".into())),
+        // Typed, not a serde_json tree: action lines are half of what a bulk request holds.
+        let meta: std::collections::BTreeMap<String, Params> =
+            serde_json::from_slice(line).map_err(|e| malformed(format!("expected {{\"action\": {{...}}}}: {e}")))?;
+        let Some((name, params)) = meta.into_iter().next() else {
+            return Err(malformed("expected an action, found an empty object".into()));
         };
         let action = match name.as_str() {
             "index" => Action::Index,
@@ -86,9 +103,8 @@ pub fn parse(body: &[u8], path_index: Option<&str>) -> Result<Vec<Op>, BulkError
                 return Err(malformed(format!("expected one of [create, delete, index, update] but found [{other}]")));
             }
         };
-        let params = params.as_object().cloned().unwrap_or_default();
-        let index = match params.get("_index").and_then(Value::as_str).or(path_index) {
-            Some(i) => i.to_string(),
+        let index = match params.index.or_else(|| path_index.map(str::to_string)) {
+            Some(i) => i,
             None => {
                 return Err(BulkError {
                     kind: "action_request_validation_exception",
@@ -96,9 +112,10 @@ pub fn parse(body: &[u8], path_index: Option<&str>) -> Result<Vec<Op>, BulkError
                 });
             }
         };
-        let id = params
-            .get("_id")
-            .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|i| i.to_string())));
+        let id = params.id.map(|v| match v {
+            Id::Text(s) => s,
+            Id::Number(n) => n.to_string(),
+        });
         let doc = match action {
             Action::Delete => Err(DocError {
                 kind: "illegal_argument_exception",
