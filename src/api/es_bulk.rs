@@ -236,6 +236,38 @@ pub fn info() -> Response {
     )
 }
 
+/// The cluster health probes: rsyslog's omelasticsearch calls `GET /_cat/health` before it
+/// resumes after a failure (it stays suspended while that fails), Vector's health check
+/// `GET /_cluster/health`. Green while the database answers, red (503) while it does not.
+async fn health(cat: bool, state: AppState) -> Response {
+    let check = async {
+        let client = state.pool.get().await.map_err(|e| e.to_string())?;
+        client.query_one("SELECT 1", &[]).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(())
+    };
+    let ok = matches!(tokio::time::timeout(std::time::Duration::from_secs(3), check).await, Ok(Ok(())));
+    let (status, color) = if ok { (StatusCode::OK, "green") } else { (StatusCode::SERVICE_UNAVAILABLE, "red") };
+    if cat {
+        let now = chrono::Utc::now();
+        let line = format!("{} {} logmon {color} 1 1 0 0 0 0 0 0 - 100.0%\n", now.timestamp(), now.format("%H:%M:%S"));
+        let mut r = warp::reply::with_status(
+            warp::reply::with_header(line, "content-type", "text/plain; charset=UTF-8"),
+            status,
+        )
+        .into_response();
+        r.headers_mut().insert("x-elastic-product", warp::http::HeaderValue::from_static("Elasticsearch"));
+        r
+    } else {
+        reply(
+            status,
+            &json!({"cluster_name": "logmon", "status": color, "timed_out": false, "number_of_nodes": 1,
+                    "number_of_data_nodes": 1, "active_primary_shards": 0, "active_shards": 0,
+                    "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": 0,
+                    "active_shards_percent_as_number": 100.0}),
+        )
+    }
+}
+
 pub fn routes(state: &AppState) -> super::Routes {
     use warp::Filter;
     let headers = || {
@@ -250,5 +282,19 @@ pub fn routes(state: &AppState) -> super::Routes {
     let put = warp::path!("_bulk").and(warp::put()).map(|| None).and(headers()).then(bulk);
     let post_indexed = warp::path!(String / "_bulk").and(warp::post()).map(Some).and(headers()).then(bulk);
     let put_indexed = warp::path!(String / "_bulk").and(warp::put()).map(Some).and(headers()).then(bulk);
-    post.or(put).unify().or(post_indexed).unify().or(put_indexed).unify().boxed()
+    let cat_health =
+        warp::path!("_cat" / "health").and(warp::get()).map(|| true).and(super::with_state(state)).then(health);
+    let cluster_health =
+        warp::path!("_cluster" / "health").and(warp::get()).map(|| false).and(super::with_state(state)).then(health);
+    post.or(put)
+        .unify()
+        .or(post_indexed)
+        .unify()
+        .or(put_indexed)
+        .unify()
+        .or(cat_health)
+        .unify()
+        .or(cluster_health)
+        .unify()
+        .boxed()
 }

@@ -88,6 +88,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/_bulk"),
     ("POST", "/{index}/_bulk"),
     ("PUT", "/{index}/_bulk"),
+    ("GET", "/_cat/health"),
+    ("GET", "/_cluster/health"),
 ];
 
 pub const OPENAPI: &str = include_str!("openapi.json");
