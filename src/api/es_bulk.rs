@@ -236,8 +236,8 @@ pub fn info() -> Response {
     )
 }
 
-/// The cluster health probes: rsyslog's omelasticsearch calls `GET /_cat/health` before it
-/// resumes after a failure (it stays suspended while that fails), Vector's health check
+/// The cluster health probes: rsyslog's omelasticsearch calls `GET /_cat/health` when it
+/// resumes after a failure (seen on the wire with rsyslog 8.2302), Vector's health check
 /// `GET /_cluster/health`. Green while the database answers, red (503) while it does not.
 async fn health(cat: bool, state: AppState) -> Response {
     let check = async {

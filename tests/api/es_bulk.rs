@@ -87,6 +87,41 @@ action(type="omelasticsearch" server="127.0.0.1" serverport="{port}" template="l
     assert!(!r.get::<_, String>(2).is_empty(), "host.name is kept, dotted as sent");
 }
 
+#[tokio::test]
+async fn rsyslog_omelasticsearch_resumes_once_logmon_is_up_and_loses_nothing() {
+    let db = fresh_db().await;
+    let port = free_port();
+    // rsyslog first, pointing at a logmon that is not there yet
+    let rsyslog = Rsyslog::start(&format!(
+        r#"module(load="omelasticsearch")
+template(name="logmon-es" type="list" option.jsonf="on") {{
+  property(outname="service.name" name="programname" format="jsonf")
+  property(outname="message" name="msg" position.from="2" format="jsonf")
+}}
+action(type="omelasticsearch" server="127.0.0.1" serverport="{port}" template="logmon-es" searchIndex="syslog"
+       bulkmode="on" action.resumeInterval="1" action.resumeRetryCount="-1")"#
+    ));
+    rsyslog.log("resumer", "user.err", "sent while logmon was down");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let listen = format!("127.0.0.1:{port}");
+    let _app = spawn(&["collector", "--database-url", &db.url, "--listen", &listen]);
+    wait_for_port(port).await;
+    rsyslog.log("resumer", "user.info", "sent once logmon was up");
+    // (rsyslog calls GET /_cat/health when it resumes the suspended action)
+    let n = wait_for_count(&db, "SELECT count(*) FROM logs WHERE service = 'resumer'", 2).await;
+    assert_eq!(n, 2, "both messages arrive, the one rsyslog held while logmon was down included");
+    let messages: Vec<String> = db
+        .client()
+        .await
+        .query("SELECT message FROM logs WHERE service = 'resumer' ORDER BY message", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(messages, ["sent once logmon was up", "sent while logmon was down"]);
+}
+
 async fn bulk(app: &Proc, path: &str, body: String) -> (u16, Value, reqwest::header::HeaderMap) {
     let r = http().post(app.url(path)).header("content-type", "application/x-ndjson").body(body).send().await.unwrap();
     let (s, h) = (r.status().as_u16(), r.headers().clone());
