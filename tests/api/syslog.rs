@@ -211,3 +211,66 @@ async fn a_full_queue_slows_tcp_senders_down_and_loses_no_line() {
     assert!(deferred > 0.0, "the queue was full at times, so connections waited");
     assert_eq!(metric(&s.app, r#"logmon_ingest_source_rows_total{source="syslog_tcp",outcome="dropped"}"#).await, 0.0);
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_collector_with_syslog_connections_open_after_storing_what_arrived() {
+    let db = fresh_db().await;
+    let mut s = spawn_with_syslog(&db, &[]).await;
+    let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", s.tcp)).await.unwrap();
+    idle.write_all(b"<14>1 - h stopper - - - before the stop\n").await.unwrap();
+    assert_eq!(wait_for_count(&db, "SELECT count(*) FROM logs WHERE service = 'stopper'", 1).await, 1);
+    let pid = s.app.child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    // a hang guard, not a performance threshold: an open syslog connection must not keep it alive
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), s.app.child.wait())
+        .await
+        .expect("the collector exits on SIGTERM although a syslog connection is still open")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", s.tcp)).await.is_err(), "the listener is closed");
+}
+
+#[tokio::test]
+async fn while_the_database_is_down_tcp_lines_wait_and_are_stored_and_udp_lines_are_dropped_and_counted() {
+    let cluster = PrivateCluster::start();
+    let url = cluster.migrated_url();
+    let (tcp, udp) = (free_port(), free_udp_port());
+    let (t, u) = (format!("127.0.0.1:{tcp}"), format!("127.0.0.1:{udp}"));
+    let app = spawn_collector(&url, &["--syslog-tcp", &t, "--syslog-udp", &u]).await;
+    cluster.stop();
+
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", tcp)).await.unwrap();
+    for i in 0..3 {
+        conn.write_all(format!("<11>1 - h waiter - - - tcp line {i}\n").as_bytes()).await.unwrap();
+    }
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..3 {
+        sock.send_to(format!("<11>1 - h dropper - - - udp line {i}").as_bytes(), ("127.0.0.1", udp)).await.unwrap();
+    }
+    // the UDP batch meets the stopped database (a refused connection fails at once)
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    cluster.restart();
+
+    let db = TestDb { name: String::new(), url: url.clone() };
+    assert_eq!(
+        wait_for_count(&db, "SELECT count(*) FROM logs WHERE service = 'waiter'", 3).await,
+        3,
+        "TCP lost nothing"
+    );
+    let n: i64 =
+        db.client().await.query_one("SELECT count(*) FROM logs WHERE service = 'dropper'", &[]).await.unwrap().get(0);
+    assert_eq!(n, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let dropped = loop {
+        // /metrics reads the database too; it answers again once the pool reconnects
+        assert!(std::time::Instant::now() < deadline, "/metrics did not recover after the database came back");
+        let r = http().get(app.url("/metrics")).send().await.unwrap();
+        if r.status() == 200 {
+            let text = r.text().await.unwrap();
+            let series = r#"logmon_ingest_source_rows_total{source="syslog_udp",outcome="dropped"} "#;
+            break text.lines().find_map(|l| l.strip_prefix(series)).map_or(0.0, |v| v.trim().parse::<f64>().unwrap());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(dropped, 3.0, "UDP could not wait: its lines are dropped and counted");
+}
