@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "up.sh: cargo (Rust) is required" >&2; exit 1; }
-echo "up.sh: building logmon (release)..." >&2
-cargo build --release --quiet --bin logmon
+echo "up.sh: building logmon (release; the first build takes a few minutes)..." >&2
+cargo build --release --bin logmon
 
 if [ -z "${DATABASE_URL:-}" ]; then
   scripts/pg.sh start

@@ -40,6 +40,12 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.outbox_id = o.id AND d.status = 'pending');
     END IF;
 
+    -- Silences, decided in this transaction: first tell receivers about incidents no silence holds
+    -- any more, then hold what the active silences match, so that nothing silenced is fanned out
+    -- or leased below.
+    PERFORM release_silenced_incidents();
+    PERFORM hold_silenced_notifications(targets);
+
     WITH fresh AS (
         UPDATE notification_outbox o SET status = 'dispatched'
         WHERE o.id IN (SELECT p.id FROM notification_outbox p WHERE p.status = 'pending'
@@ -74,5 +80,6 @@ END $$;
 
 COMMENT ON FUNCTION claim_notifications(text[], int, interval) IS
   'Fans pending notification_outbox rows out to one notification_deliveries row per target, expires those older '
-  'than logmon_settings.notify_max_age (and fails deliveries to targets no longer given for that long), and leases up to max_rows due deliveries to the caller for lease. '
+  'than logmon_settings.notify_max_age (and fails deliveries to targets no longer given for that long), applies '
+  'silences (release_silenced_incidents(), hold_silenced_notifications()), and leases up to max_rows due deliveries to the caller for lease. '
   'Deliveries of one incident to one target go out in order. Report each outcome with record_delivery().';

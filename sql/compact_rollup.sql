@@ -1,48 +1,74 @@
--- Merges rollup deltas: every (service, bucket) that got new delta rows becomes one row again,
--- and 1 s buckets older than rollup_coarsen_after become 60 s buckets. DELETE ... RETURNING and
--- the INSERT of the sums run in one statement, so a reader sees either the deltas or their sum,
--- never both or neither. Rows committed while it runs are simply left for the next call.
+-- Folds the rollup's delta rows into the two levels readers use, in one statement (a reader sees
+-- each delta either still pending or folded into both levels, never both or neither):
+--   * every second that got deltas becomes one merged row again (compacted = true), for seconds
+--     younger than rollup_fine_retention;
+--   * every minute that got deltas gets them added to its log_rollup_minute row.
+-- Then seconds older than rollup_fine_retention are dropped (their minutes remain) and the
+-- watermark rollup_state.fine_since moves. Deltas committed meanwhile are left for the next call.
 CREATE OR REPLACE FUNCTION compact_rollup() RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET jit = off
+AS $$
 DECLARE
-    old_w timestamptz;
-    new_w timestamptz;
+    old_f timestamptz;
+    new_f timestamptz;
     merged bigint;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('logmon.compact_rollup')) THEN
         RETURN 0;  -- someone else is compacting right now
     END IF;
-    SELECT coarsened_before INTO old_w FROM rollup_state;
-    SELECT greatest(old_w, date_trunc('minute', now() - rollup_coarsen_after)) INTO new_w FROM logmon_settings;
-    UPDATE rollup_state SET coarsened_before = new_w;
+    SELECT fine_since INTO old_f FROM rollup_state;
+    SELECT greatest(old_f, date_trunc('minute', now() - rollup_fine_retention)) INTO new_f FROM logmon_settings;
 
-    WITH dirty AS (
-        SELECT DISTINCT service,
-               CASE WHEN bucket < new_w THEN date_trunc('minute', bucket) ELSE bucket END AS target
-        FROM log_rollup
-        WHERE NOT compacted OR (width_s = 1 AND bucket >= old_w AND bucket < new_w)
-    ), gone AS (
-        DELETE FROM log_rollup r
-        USING dirty d
-        WHERE r.service = d.service
-          AND r.bucket >= d.target
-          AND r.bucket < d.target + CASE WHEN d.target < new_w THEN interval '1 minute' ELSE interval '1 second' END
+    WITH deltas AS (
+        DELETE FROM log_rollup r WHERE NOT r.compacted RETURNING r.*
+    ), seconds AS (
+        SELECT DISTINCT d.service, d.bucket FROM deltas d WHERE d.bucket >= new_f
+    ), old_seconds AS (
+        DELETE FROM log_rollup r USING seconds s
+        WHERE r.compacted AND r.service = s.service AND r.bucket = s.bucket
         RETURNING r.*
-    ), ins AS (
-        INSERT INTO log_rollup (service, bucket, width_s, total, errors, latency_count, latency_sum, latency_max,
+    ), merged_seconds AS (
+        INSERT INTO log_rollup (service, bucket, total, errors, latency_count, latency_sum, latency_max,
                                 h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15, compacted)
-        SELECT service, t.target, CASE WHEN t.target < new_w THEN 60 ELSE 1 END,
-               sum(total), sum(errors), sum(latency_count), sum(latency_sum), max(latency_max),
-               sum(h0), sum(h1), sum(h2), sum(h3), sum(h4), sum(h5), sum(h6), sum(h7),
-               sum(h8), sum(h9), sum(h10), sum(h11), sum(h12), sum(h13), sum(h14), sum(h15), true
-        FROM gone, LATERAL (SELECT CASE WHEN gone.bucket < new_w THEN date_trunc('minute', gone.bucket) ELSE gone.bucket END AS target) t
-        GROUP BY service, t.target
+        SELECT x.service, x.bucket, sum(x.total), sum(x.errors), sum(x.latency_count), sum(x.latency_sum), max(x.latency_max),
+               sum(x.h0), sum(x.h1), sum(x.h2), sum(x.h3), sum(x.h4), sum(x.h5), sum(x.h6), sum(x.h7),
+               sum(x.h8), sum(x.h9), sum(x.h10), sum(x.h11), sum(x.h12), sum(x.h13), sum(x.h14), sum(x.h15), true
+        FROM (SELECT * FROM old_seconds UNION ALL SELECT * FROM deltas d WHERE d.bucket >= new_f) x
+        GROUP BY x.service, x.bucket
+        RETURNING 1
+    ), minutes AS (
+        SELECT DISTINCT d.service, date_trunc('minute', d.bucket) AS bucket FROM deltas d
+    ), old_minutes AS (
+        DELETE FROM log_rollup_minute m USING minutes k
+        WHERE m.service = k.service AND m.bucket = k.bucket
+        RETURNING m.*
+    ), merged_minutes AS (
+        INSERT INTO log_rollup_minute (service, bucket, total, errors, latency_count, latency_sum, latency_max,
+                                       h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15)
+        SELECT x.service, x.bucket, sum(x.total), sum(x.errors), sum(x.latency_count), sum(x.latency_sum), max(x.latency_max),
+               sum(x.h0), sum(x.h1), sum(x.h2), sum(x.h3), sum(x.h4), sum(x.h5), sum(x.h6), sum(x.h7),
+               sum(x.h8), sum(x.h9), sum(x.h10), sum(x.h11), sum(x.h12), sum(x.h13), sum(x.h14), sum(x.h15)
+        FROM (SELECT m.service, m.bucket, m.total, m.errors, m.latency_count, m.latency_sum, m.latency_max,
+                     m.h0, m.h1, m.h2, m.h3, m.h4, m.h5, m.h6, m.h7, m.h8, m.h9, m.h10, m.h11, m.h12, m.h13, m.h14, m.h15
+              FROM old_minutes m
+              UNION ALL
+              SELECT d.service, date_trunc('minute', d.bucket), d.total, d.errors, d.latency_count, d.latency_sum, d.latency_max,
+                     d.h0, d.h1, d.h2, d.h3, d.h4, d.h5, d.h6, d.h7, d.h8, d.h9, d.h10, d.h11, d.h12, d.h13, d.h14, d.h15
+              FROM deltas d) x
+        GROUP BY x.service, x.bucket
         RETURNING 1
     )
-    SELECT count(*) INTO merged FROM ins;
+    SELECT (SELECT count(*) FROM merged_seconds) + (SELECT count(*) FROM merged_minutes) INTO merged;
+
+    IF new_f > old_f THEN
+        DELETE FROM log_rollup r WHERE r.bucket < new_f AND r.compacted;
+        UPDATE rollup_state SET fine_since = new_f;
+    END IF;
     RETURN merged;
 END $$;
 
 COMMENT ON FUNCTION compact_rollup() IS
-  'Merges log_rollup delta rows and coarsens old 1 s buckets to 60 s. Run by the detector every tick; safe at any time. '
+  'Folds log_rollup delta rows into merged per-second rows and into log_rollup_minute, and drops seconds older than '
+  'logmon_settings.rollup_fine_retention. Run by the detector every tick; safe at any time, exact before and after. '
   'Returns the number of rollup rows written.';

@@ -54,8 +54,10 @@ BEGIN
                 pend := coalesce(st.pending_since, at);
                 IF at - pend >= g.min_pending THEN
                     INSERT INTO incidents AS i (service, incident_type, severity, summary, created_at, last_seen_at,
-                                                window_start, window_end, observed, threshold, peak, rule_id, details)
+                                                window_start, window_end, breach_start, observed, threshold, peak,
+                                                rule_id, details)
                     VALUES (g.g_service, g.g_type, g.severity, g.summary, at, at, g.window_start, g.window_end,
+                            least(g.window_start, pend - g.lookback),
                             g.observed, g.threshold, g.observed, g.rule_id,
                             jsonb_build_object('rule', g.rule_name, 'kind', g.kind, 'events', g.events, 'pending_since', pend))
                     ON CONFLICT (service, incident_type) WHERE status <> 'resolved' DO NOTHING

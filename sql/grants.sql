@@ -8,24 +8,58 @@
 GRANT USAGE ON SCHEMA public TO logmon_ingest, logmon_reader, logmon_operator, logmon_detector;
 
 GRANT INSERT ON logs, log_rollup TO logmon_ingest;
+-- the collector COPYs into the partitions themselves (ensure_partitions() grants new ones)
+DO $$
+DECLARE
+    p regclass;
+BEGIN
+    FOR p IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'logs'::regclass LOOP
+        EXECUTE format('GRANT INSERT ON %s TO logmon_ingest', p);
+    END LOOP;
+END $$;
 GRANT SELECT ON logmon_settings TO logmon_ingest;
 
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO logmon_reader, logmon_detector;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON incidents, incident_events, notification_outbox, notification_deliveries, alert_state,
-    detector_heartbeat, log_rollup TO logmon_detector;
+    detector_heartbeat, log_rollup, log_rollup_minute TO logmon_detector;
 GRANT UPDATE ON rollup_state TO logmon_detector;
 
-ALTER FUNCTION maintain_partitions() SECURITY DEFINER SET search_path FROM CURRENT;
-ALTER FUNCTION ensure_partitions(timestamptz, timestamptz) SECURITY DEFINER SET search_path FROM CURRENT;
+-- Functions that run with their owner's rights must not resolve names through the caller's
+-- search_path: each gets an explicit one (this schema, then pg_temp). Explicit rather than
+-- FROM CURRENT, which Citus cannot propagate to its workers.
+DO $$
+DECLARE
+    f text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY['maintain_partitions()', 'ensure_partitions(timestamptz, timestamptz)',
+                             'acknowledge_incident(bigint, text)', 'resolve_incident(bigint, text)',
+                             'rebuild_rollup(timestamptz, timestamptz)'] LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', f, current_schema());
+    END LOOP;
+END $$;
+
+ALTER FUNCTION maintain_partitions() SECURITY DEFINER;
+ALTER FUNCTION ensure_partitions(timestamptz, timestamptz) SECURITY DEFINER;
 REVOKE EXECUTE ON FUNCTION maintain_partitions(), ensure_partitions(timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION maintain_partitions(), ensure_partitions(timestamptz, timestamptz) TO logmon_ingest, logmon_detector;
 
 REVOKE EXECUTE ON FUNCTION lock_unresolved_incident(bigint, text) FROM PUBLIC;
-ALTER FUNCTION acknowledge_incident(bigint, text) SECURITY DEFINER SET search_path FROM CURRENT;
-ALTER FUNCTION resolve_incident(bigint, text) SECURITY DEFINER SET search_path FROM CURRENT;
+ALTER FUNCTION acknowledge_incident(bigint, text) SECURITY DEFINER;
+ALTER FUNCTION resolve_incident(bigint, text) SECURITY DEFINER;
 REVOKE EXECUTE ON FUNCTION acknowledge_incident(bigint, text), resolve_incident(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION acknowledge_incident(bigint, text), resolve_incident(bigint, text) TO logmon_operator, logmon_detector;
 
-ALTER FUNCTION rebuild_rollup(timestamptz, timestamptz) SET search_path FROM CURRENT;
 REVOKE EXECUTE ON FUNCTION rebuild_rollup(timestamptz, timestamptz) FROM PUBLIC;
+
+-- Silences: operators create and expire them (the collector's POST/DELETE /silences); the detector
+-- holds and releases notifications in claim_notifications().
+GRANT SELECT, INSERT, UPDATE, DELETE ON notification_holds TO logmon_detector;
+GRANT UPDATE ON silence_watch TO logmon_detector;
+ALTER FUNCTION create_silence(jsonb, timestamptz, text, text, timestamptz, text[], time, time, text, uuid)
+    SECURITY DEFINER SET search_path = public, pg_temp;
+ALTER FUNCTION expire_silence(uuid, text) SECURITY DEFINER SET search_path = public, pg_temp;
+REVOKE EXECUTE ON FUNCTION create_silence(jsonb, timestamptz, text, text, timestamptz, text[], time, time, text, uuid),
+    expire_silence(uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION create_silence(jsonb, timestamptz, text, text, timestamptz, text[], time, time, text, uuid),
+    expire_silence(uuid, text) TO logmon_operator, logmon_detector;

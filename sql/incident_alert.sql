@@ -46,10 +46,10 @@ RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(incident_alert(i, i.severity, now() + hold, public_url) ORDER BY i.id), '[]')
     FROM incidents i
-    WHERE i.status <> 'resolved'
+    WHERE i.status <> 'resolved' AND cardinality(silenced_by(i.service, i.incident_type, i.severity)) = 0
 $$;
 
 COMMENT ON FUNCTION alertmanager_alerts(text, interval) IS
-  'Every unresolved incident as a firing Alertmanager alert ending at now() + hold. The detector re-posts this '
+  'Every unresolved incident that no active silence matches as a firing Alertmanager alert ending at now() + hold. The detector re-posts this '
   'every minute, as Prometheus does, so Alertmanager never times a live incident out, and an incident whose '
   'detector is gone stops firing after hold.';

@@ -13,6 +13,7 @@
 \ir service_timeseries.sql
 \ir interval_label.sql
 \ir severity_rank.sql
+\ir rule_verdict.sql
 \ir evaluate_rules.sql
 \ir record_incident_change.sql
 \ir detect_incidents.sql
@@ -20,6 +21,13 @@
 \ir acknowledge_incident.sql
 \ir resolve_incident.sql
 \ir rebuild_rollup.sql
+\ir silence_matchers.sql
+\ir silence_schedule.sql
+\ir silenced_by.sql
+\ir create_silence.sql
+\ir summarise_outbox.sql
+\ir silence_notifications.sql
+\ir preview_silence.sql
 \ir incident_alert.sql
 \ir render_notification.sql
 \ir claim_notifications.sql

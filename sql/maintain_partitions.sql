@@ -27,6 +27,7 @@ BEGIN
         IF p.upper_bound <= cutoff THEN
             EXECUTE format('DROP TABLE %I', p.name);
             DELETE FROM log_rollup WHERE bucket < p.upper_bound;
+            DELETE FROM log_rollup_minute WHERE bucket < p.upper_bound;
             action := 'dropped'; partition_name := p.name; RETURN NEXT;
         END IF;
     END LOOP;

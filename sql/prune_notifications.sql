@@ -5,7 +5,7 @@ RETURNS bigint
 LANGUAGE sql AS $$
     WITH gone AS (
         DELETE FROM notification_outbox o
-        WHERE o.status IN ('delivered', 'failed', 'expired')
+        WHERE o.status IN ('delivered', 'failed', 'expired', 'silenced')
           AND o.created_at < now() - (SELECT s.retention FROM logmon_settings s)
         RETURNING 1
     )
@@ -13,5 +13,5 @@ LANGUAGE sql AS $$
 $$;
 
 COMMENT ON FUNCTION prune_notifications() IS
-  'Deletes delivered, failed and expired notification_outbox rows (their deliveries cascade) older than '
+  'Deletes delivered, failed, expired and silenced notification_outbox rows (their deliveries cascade) older than '
   'logmon_settings.retention; returns how many. The detector runs it with partition maintenance.';

@@ -59,14 +59,7 @@ BEGIN
                 jsonb_build_object('kind', o.kind, 'attempts', d.attempts, 'http_status', http_status, 'error', error));
     END IF;
 
-    -- The outbox row summarises its deliveries.
-    UPDATE notification_outbox n
-    SET status = x.status, delivered_at = CASE WHEN x.status = 'delivered' THEN now() END
-    FROM (SELECT CASE WHEN bool_or(e.status = 'failed') THEN 'failed'
-                      WHEN bool_and(e.status = 'delivered') THEN 'delivered'
-                      ELSE 'dispatched' END AS status
-          FROM notification_deliveries e WHERE e.outbox_id = d.outbox_id) x
-    WHERE n.id = d.outbox_id AND n.status IS DISTINCT FROM x.status;
+    PERFORM summarise_outbox(d.outbox_id);
     RETURN outcome;
 END $$;
 

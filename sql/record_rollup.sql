@@ -8,9 +8,9 @@ CREATE OR REPLACE FUNCTION record_rollup(
 RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO log_rollup (service, bucket, width_s, total, errors, latency_count, latency_sum, latency_max,
+    INSERT INTO log_rollup (service, bucket, total, errors, latency_count, latency_sum, latency_max,
                             h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15)
-    SELECT u.s, date_trunc('second', u.b), 1, u.t, u.e, u.lc, u.ls, u.lm,
+    SELECT u.s, date_trunc('second', u.b), u.t, u.e, u.lc, u.ls, u.lm,
            hists[o + 1], hists[o + 2], hists[o + 3], hists[o + 4], hists[o + 5], hists[o + 6], hists[o + 7], hists[o + 8],
            hists[o + 9], hists[o + 10], hists[o + 11], hists[o + 12], hists[o + 13], hists[o + 14], hists[o + 15], hists[o + 16]
     FROM unnest(services, buckets, totals, errors, latency_counts, latency_sums, latency_maxes)

@@ -47,24 +47,28 @@ BEGIN
             'alerts', jsonb_build_array(alert),
             -- not in Alertmanager's format; receivers written for it ignore it
             'logmon', jsonb_build_object('event', o.kind, 'idempotency_key', o.idempotency_key,
-                                         'incident_id', inc.id, 'incident_status', inc.status));
+                                         'incident_id', inc.id, 'incident_status', inc.status)
+                      || CASE WHEN o.payload ? 'after_silence'
+                              THEN jsonb_build_object('after_silence', o.payload -> 'after_silence') ELSE '{}' END);
     WHEN 'slack' THEN
-        RETURN jsonb_build_object('text', format('%s *[%s] %s %s* on `%s`: %s%s <%s|incident #%s>',
+        RETURN jsonb_build_object('text', format('%s *[%s] %s %s* on `%s`: %s%s <%s|incident #%s>%s',
             CASE o.kind WHEN 'firing' THEN ':rotating_light:' WHEN 'escalated' THEN ':arrow_double_up:'
                         ELSE ':white_check_mark:' END,
             CASE o.kind WHEN 'escalated' THEN 'ESCALATED' ELSE upper(state) END,
             inc.severity, inc.incident_type, slack_escape(inc.service), slack_escape(inc.summary),
             CASE WHEN o.kind = 'resolved'
                  THEN format(' (lasted %s)', date_trunc('second', inc.resolved_at - inc.created_at)) ELSE '' END,
-            url || '/incidents/' || inc.id, inc.id));
+            url || '/incidents/' || inc.id, inc.id,
+            CASE WHEN NOT o.payload ? 'after_silence' THEN ''
+                 WHEN o.kind = 'resolved' THEN ' (resolved while silenced)' ELSE ' (still firing after a silence)' END));
     WHEN 'alertmanager' THEN
         IF o.kind = 'resolved' THEN
             RETURN jsonb_build_array(incident_alert(inc, inc.severity, inc.resolved_at, url));
         END IF;
         alert := incident_alert(inc, inc.severity, now() + interval '5 minutes', url);
-        -- Severity is a label, so an escalation is a new alert: end the one at the old severity.
-        IF o.kind = 'escalated' AND o.payload ? 'previous_severity'
-           AND o.payload ->> 'previous_severity' IS DISTINCT FROM inc.severity THEN
+        -- Severity is a label, so an escalation is a new alert: end the one at the old severity
+        -- (also when a silence ends on an incident that escalated while it was held).
+        IF o.payload ->> 'previous_severity' <> inc.severity THEN
             RETURN jsonb_build_array(alert, incident_alert(inc, o.payload ->> 'previous_severity', now(), url));
         END IF;
         RETURN jsonb_build_array(alert);
@@ -75,6 +79,6 @@ END $$;
 
 COMMENT ON FUNCTION render_notification(bigint, text, text) IS
   'The request body for one notification_outbox row: target_format webhook = Alertmanager webhook v4 (version, status, '
-  'alerts[] with labels, annotations, startsAt, endsAt, fingerprint (stable per incident, severity aside); plus a logmon object with the event and '
-  'idempotency key), slack = {"text": ...}, alertmanager = the alert list for POST /api/v2/alerts. public_url '
+  'alerts[] with labels, annotations, startsAt, endsAt, fingerprint (stable per incident, severity aside); plus a logmon object with the event, '
+  'idempotency key and after_silence when a silence ending re-notifies), slack = {"text": ...}, alertmanager = the alert list for POST /api/v2/alerts. public_url '
   'is where people reach logmon (links).';

@@ -1,80 +1,92 @@
--- Exact per-service figures for logs with lo < ts <= hi, at rollup cost: whole rollup buckets
--- inside the window, plus the raw rows of the two partial buckets at its edges (at most one
--- second each for recent windows, one minute for windows older than rollup_coarsen_after).
---
--- The edges depend on the compaction watermark, and the data must be read in one snapshot with
--- the watermark the edges were computed from. The edges are computed first (so they reach the
--- scans as plain parameters: partition pruning, BRIN), then the one statement that reads the data
--- also reads the watermark; if compaction moved it in between, the edges are recomputed.
+-- Windows are read from the rollup alone, so their cost depends on the number of services and
+-- seconds/minutes in the window, never on raw rows, their physical order (late arrivals,
+-- backfills) or the partition's size. The price: a window's edges are whole seconds (whole
+-- minutes where older than rollup_fine_retention). window_bounds() says exactly which rows a
+-- window covers, so the figures stay exact: the same as count(*) over those raw rows.
+CREATE OR REPLACE FUNCTION window_bounds(lo timestamptz, hi timestamptz DEFAULT 'infinity',
+                                         OUT lo_b timestamptz, OUT hi_b timestamptz)
+LANGUAGE sql STABLE
+AS $$
+    -- each edge is rounded up to the next whole second, or whole minute before fine_since
+    SELECT CASE WHEN t.lo >= s.fine_since THEN date_trunc('second', t.lo) + CASE WHEN t.lo > date_trunc('second', t.lo) THEN interval '1 second' ELSE interval '0' END
+                ELSE date_trunc('minute', t.lo) + CASE WHEN t.lo > date_trunc('minute', t.lo) THEN interval '1 minute' ELSE interval '0' END END,
+           CASE WHEN t.hi = 'infinity' THEN t.hi
+                WHEN t.hi >= s.fine_since THEN date_trunc('second', t.hi) + CASE WHEN t.hi > date_trunc('second', t.hi) THEN interval '1 second' ELSE interval '0' END
+                ELSE date_trunc('minute', t.hi) + CASE WHEN t.hi > date_trunc('minute', t.hi) THEN interval '1 minute' ELSE interval '0' END END
+    FROM rollup_state s, (SELECT lo, hi) t
+$$;
+
+COMMENT ON FUNCTION window_bounds(timestamptz, timestamptz) IS
+  'The rows a window (lo, hi] covers when read from the rollup: lo_b <= ts < hi_b, each edge rounded up to a whole '
+  'second (a whole minute when older than rollup_state.fine_since, i.e. rollup_fine_retention).';
+
+-- Per-service figures for the window [lo_b, hi_b) of window_bounds(lo, hi): the seconds at its
+-- edges from log_rollup, the whole minutes inside from log_rollup_minute plus the deltas not yet
+-- folded into them. One statement, one snapshot: exact whatever compact_rollup() does meanwhile.
 CREATE OR REPLACE FUNCTION window_stats(lo timestamptz, hi timestamptz DEFAULT 'infinity')
 RETURNS TABLE (service text, total bigint, errors bigint, latency_count bigint,
                latency_sum double precision, latency_max double precision, hist bigint[])
-LANGUAGE plpgsql STABLE ROWS 20
+LANGUAGE sql STABLE ROWS 20
 -- JIT would cost hundreds of ms here for a query that takes a few.
 SET jit = off
 AS $$
-DECLARE
-    w timestamptz;
-    lo_edge timestamptz;
-    hi_edge timestamptz;
-    raw1_end timestamptz;
-    raw2_start timestamptz;
-    has_buckets boolean;
-    seen timestamptz;
-    res jsonb;
-BEGIN
-    IF lo >= hi THEN RETURN; END IF;
-    SELECT coarsened_before INTO w FROM rollup_state;
-    LOOP
-        lo_edge := CASE WHEN lo < w THEN date_trunc('minute', lo) + interval '1 minute'
-                        ELSE date_trunc('second', lo) + interval '1 second' END;
-        hi_edge := CASE WHEN hi = 'infinity' THEN hi
-                        WHEN hi < w THEN date_trunc('minute', hi)
-                        ELSE date_trunc('second', hi) END;
-        has_buckets := lo_edge < hi_edge;
-        -- whole buckets cover [lo_edge, hi_edge); raw rows cover (lo, raw1_end) and [raw2_start, hi]
-        raw1_end := CASE WHEN has_buckets THEN lo_edge ELSE hi + interval '1 microsecond' END;
-        raw2_start := CASE WHEN has_buckets AND hi <> 'infinity' THEN hi_edge ELSE 'infinity' END;
-
-        WITH parts AS (
-            SELECT r.service, r.total, r.errors, r.latency_count, r.latency_sum, r.latency_max,
-                   r.h0, r.h1, r.h2, r.h3, r.h4, r.h5, r.h6, r.h7, r.h8, r.h9, r.h10, r.h11, r.h12, r.h13, r.h14, r.h15
-            FROM log_rollup r
-            WHERE has_buckets AND r.bucket >= lo_edge AND r.bucket < hi_edge
-              AND r.bucket + make_interval(secs => r.width_s) <= hi_edge
-            UNION ALL
-            SELECT l.service, 1, (l.level IN ('ERROR', 'FATAL'))::int, (l.latency_ms IS NOT NULL)::int,
-               coalesce(l.latency_ms, 0), l.latency_ms,
-               (b.i = 0)::int, (b.i = 1)::int, (b.i = 2)::int, (b.i = 3)::int, (b.i = 4)::int, (b.i = 5)::int,
-               (b.i = 6)::int, (b.i = 7)::int, (b.i = 8)::int, (b.i = 9)::int, (b.i = 10)::int, (b.i = 11)::int,
-               (b.i = 12)::int, (b.i = 13)::int, (b.i = 14)::int, (b.i = 15)::int
-        FROM logs l, LATERAL (SELECT width_bucket(l.latency_ms, latency_bounds()) AS i) b
-            WHERE l.ts > lo AND l.ts < raw1_end
-            UNION ALL
-            SELECT l.service, 1, (l.level IN ('ERROR', 'FATAL'))::int, (l.latency_ms IS NOT NULL)::int,
-               coalesce(l.latency_ms, 0), l.latency_ms,
-               (b.i = 0)::int, (b.i = 1)::int, (b.i = 2)::int, (b.i = 3)::int, (b.i = 4)::int, (b.i = 5)::int,
-               (b.i = 6)::int, (b.i = 7)::int, (b.i = 8)::int, (b.i = 9)::int, (b.i = 10)::int, (b.i = 11)::int,
-               (b.i = 12)::int, (b.i = 13)::int, (b.i = 14)::int, (b.i = 15)::int
-        FROM logs l, LATERAL (SELECT width_bucket(l.latency_ms, latency_bounds()) AS i) b
-            WHERE raw2_start <> 'infinity' AND l.ts >= raw2_start AND l.ts <= hi
-        ), agg AS (
-            SELECT p.service, sum(p.total)::bigint AS total, sum(p.errors)::bigint AS errors,
-                   sum(p.latency_count)::bigint AS latency_count, sum(p.latency_sum) AS latency_sum,
-                   max(p.latency_max) AS latency_max, ARRAY[sum(h0), sum(h1), sum(h2), sum(h3), sum(h4), sum(h5), sum(h6), sum(h7), sum(h8), sum(h9), sum(h10), sum(h11), sum(h12), sum(h13), sum(h14), sum(h15)]::bigint[] AS hist
-            FROM parts p GROUP BY p.service HAVING sum(p.total) <> 0
-        )
-        SELECT (SELECT coarsened_before FROM rollup_state), coalesce(jsonb_agg(agg), '[]') INTO seen, res FROM agg;
-        EXIT WHEN seen = w;
-        w := seen;
-    END LOOP;
-    RETURN QUERY
-        SELECT x.service, x.total, x.errors, x.latency_count, x.latency_sum, x.latency_max,
-               ARRAY(SELECT jsonb_array_elements_text(x.hist)::bigint)
-        FROM jsonb_to_recordset(res) AS x(service text, total bigint, errors bigint, latency_count bigint,
-                                          latency_sum double precision, latency_max double precision, hist jsonb);
-END $$;
+    WITH b AS (
+        SELECT w.lo_b, w.hi_b,
+               -- whole minutes: [a, z); seconds: [lo_b, least(a, hi_b)) and [z, hi_b)
+               date_trunc('minute', w.lo_b) + CASE WHEN w.lo_b > date_trunc('minute', w.lo_b) THEN interval '1 minute' ELSE interval '0' END AS a,
+               CASE WHEN w.hi_b = 'infinity' THEN w.hi_b ELSE date_trunc('minute', w.hi_b) END AS z
+        FROM window_bounds(lo, hi) w
+    ), parts AS (
+        SELECT m.service, m.total, m.errors, m.latency_count, m.latency_sum, m.latency_max,
+               m.h0, m.h1, m.h2, m.h3, m.h4, m.h5, m.h6, m.h7, m.h8, m.h9, m.h10, m.h11, m.h12, m.h13, m.h14, m.h15
+        FROM b, log_rollup_minute m
+        WHERE m.bucket >= b.a AND m.bucket < b.z
+        UNION ALL
+        SELECT r.service, r.total, r.errors, r.latency_count, r.latency_sum, r.latency_max,
+               r.h0, r.h1, r.h2, r.h3, r.h4, r.h5, r.h6, r.h7, r.h8, r.h9, r.h10, r.h11, r.h12, r.h13, r.h14, r.h15
+        FROM b, log_rollup r
+        WHERE NOT r.compacted AND r.bucket >= b.a AND r.bucket < b.z
+        UNION ALL
+        SELECT r.service, r.total, r.errors, r.latency_count, r.latency_sum, r.latency_max,
+               r.h0, r.h1, r.h2, r.h3, r.h4, r.h5, r.h6, r.h7, r.h8, r.h9, r.h10, r.h11, r.h12, r.h13, r.h14, r.h15
+        FROM b, log_rollup r
+        WHERE r.bucket >= b.lo_b AND r.bucket < least(b.a, b.hi_b)
+        UNION ALL
+        SELECT r.service, r.total, r.errors, r.latency_count, r.latency_sum, r.latency_max,
+               r.h0, r.h1, r.h2, r.h3, r.h4, r.h5, r.h6, r.h7, r.h8, r.h9, r.h10, r.h11, r.h12, r.h13, r.h14, r.h15
+        FROM b, log_rollup r
+        WHERE b.hi_b > b.a AND r.bucket >= b.z AND r.bucket < b.hi_b
+    )
+    SELECT p.service, sum(p.total)::bigint, sum(p.errors)::bigint, sum(p.latency_count)::bigint, sum(p.latency_sum),
+           max(p.latency_max),
+           ARRAY[sum(p.h0), sum(p.h1), sum(p.h2), sum(p.h3), sum(p.h4), sum(p.h5), sum(p.h6), sum(p.h7), sum(p.h8),
+                 sum(p.h9), sum(p.h10), sum(p.h11), sum(p.h12), sum(p.h13), sum(p.h14), sum(p.h15)]::bigint[]
+    FROM parts p
+    GROUP BY p.service
+    HAVING sum(p.total) <> 0
+$$;
 
 COMMENT ON FUNCTION window_stats(timestamptz, timestamptz) IS
-  'Per-service total, errors, latency count/sum/max and histogram for logs with lo < ts <= hi. Reads log_rollup plus the '
-  'raw rows of the partial buckets at the edges: equal to aggregating the committed raw rows, at rollup cost.';
+  'Per-service total, errors, latency count/sum/max and histogram for logs with lo_b <= ts < hi_b (window_bounds(lo, hi)), '
+  'read from the rollup only: equal to aggregating those committed raw rows, at a cost independent of raw rows.';
+
+-- Per service, the number of whole minutes in [lo, hi) in which it sent at least one log.
+CREATE OR REPLACE FUNCTION active_minutes(lo timestamptz, hi timestamptz)
+RETURNS TABLE (service text, minutes bigint)
+LANGUAGE sql STABLE ROWS 20
+SET jit = off
+AS $$
+    SELECT y.service, count(*)
+    FROM (SELECT x.service, x.bucket
+          FROM (SELECT m.service, m.bucket, m.total FROM log_rollup_minute m WHERE m.bucket >= lo AND m.bucket < hi
+                UNION ALL  -- deltas not yet folded into their minute
+                SELECT d.service, date_trunc('minute', d.bucket), d.total FROM log_rollup d
+                WHERE NOT d.compacted AND d.bucket >= lo AND d.bucket < hi) x
+          GROUP BY x.service, x.bucket
+          HAVING sum(x.total) > 0) y
+    GROUP BY y.service
+$$;
+
+COMMENT ON FUNCTION active_minutes(timestamptz, timestamptz) IS
+  'Per service, how many whole minutes of [lo, hi) hold at least one of its logs (from the rollup). no_data rules use it '
+  'to tell a regular sender from a one-off one.';

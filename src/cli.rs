@@ -143,13 +143,15 @@ pub struct NotifyArgs {
     /// Prometheus Alertmanager base URL, e.g. http://alertmanager:9093 (repeatable, for an HA pair).
     #[arg(long = "alertmanager-url", env = "LOGMON_ALERTMANAGER_URL", value_delimiter = ',', hide_env_values = true)]
     pub alertmanager_urls: Vec<String>,
-    /// logmon's URL as people reach it, for links in notifications.
-    #[arg(long, env = "LOGMON_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
-    pub public_url: String,
+    /// logmon's URL as people reach it, for links in notifications (default: what `logmon up`
+    /// listens on; http://127.0.0.1:8080 for a detector on its own).
+    #[arg(long, env = "LOGMON_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl NotifyArgs {
-    pub fn config(&self) -> Result<crate::notify::NotifyConfig, String> {
+    /// `listen`: where this process's collector listens, if it runs one (`logmon up`).
+    pub fn config(&self, listen: Option<SocketAddr>) -> Result<crate::notify::NotifyConfig, String> {
         use crate::notify::{Kind, Target};
         let urls = [
             (Kind::Webhook, &self.webhook_urls),
@@ -160,7 +162,12 @@ impl NotifyArgs {
             .into_iter()
             .flat_map(|(kind, list)| list.iter().filter(|u| !u.trim().is_empty()).map(move |u| Target::new(kind, u)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(crate::notify::NotifyConfig::new(targets, self.public_url.clone()))
+        let public_url = match (&self.public_url, listen) {
+            (Some(u), _) => u.clone(),
+            (None, Some(addr)) => local_url(addr),
+            (None, None) => "http://127.0.0.1:8080".to_string(),
+        };
+        Ok(crate::notify::NotifyConfig::new(targets, public_url))
     }
 }
 
@@ -171,7 +178,7 @@ impl DetectorArgs {
             interval: Duration::from_secs_f64(self.interval.max(0.05)),
             debounce: Duration::from_millis(self.debounce_ms),
             maintenance_interval: Duration::from_secs(self.maintenance_interval.max(1)),
-            notify: self.notify.config()?,
+            notify: self.notify.config(None)?,
         })
     }
 }
@@ -267,5 +274,35 @@ impl CollectorArgs {
                 ..Default::default()
             },
         }
+    }
+}
+
+/// A URL for an address the collector listens on; a wildcard address means "this machine".
+pub fn local_url(addr: SocketAddr) -> String {
+    let host = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_url_follows_listen_unless_set() {
+        let args = NotifyArgs::default();
+        let cfg = args.config(Some("127.0.0.1:9090".parse().unwrap())).unwrap();
+        assert_eq!(cfg.public_url, "http://127.0.0.1:9090");
+        assert_eq!(args.config(Some("0.0.0.0:80".parse().unwrap())).unwrap().public_url, "http://127.0.0.1:80");
+        assert_eq!(args.config(None).unwrap().public_url, "http://127.0.0.1:8080");
+        let set = NotifyArgs { public_url: Some("https://logmon.example.com".into()), ..NotifyArgs::default() };
+        assert_eq!(
+            set.config(Some("127.0.0.1:9090".parse().unwrap())).unwrap().public_url,
+            "https://logmon.example.com"
+        );
     }
 }

@@ -19,8 +19,19 @@ pub mod up;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T = ()> = std::result::Result<T, BoxError>;
 
-/// Resolves on Ctrl-C or SIGTERM: every long-running subcommand stops cleanly on either.
+/// Resolves on Ctrl-C or SIGTERM: every long-running subcommand stops cleanly on either. A
+/// second signal while stopping ends the process at once.
 pub async fn shutdown_signal() {
+    signal().await;
+    tracing::info!("shutdown requested (a second Ctrl-C or SIGTERM exits at once)");
+    tokio::spawn(async {
+        signal().await;
+        eprintln!("logmon: second shutdown signal; exiting now");
+        std::process::exit(130);
+    });
+}
+
+async fn signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -33,5 +44,4 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutdown requested");
 }

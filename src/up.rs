@@ -13,9 +13,18 @@ pub async fn run(args: UpArgs) -> crate::Result {
     db::migrate::migrate(&mut client).await?;
     drop(client);
 
+    // Two stop signals: the generator stops first (so that it can flush what the collector can
+    // still take), then the collector and the detector.
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let (stop_gen_tx, stop_gen_rx) = watch::channel(false);
+    let generator_stopped = move || {
+        let mut rx = stop_gen_rx.clone();
         async move {
             let _ = rx.wait_for(|s| *s).await;
         }
@@ -26,11 +35,11 @@ pub async fn run(args: UpArgs) -> crate::Result {
         interval: Duration::from_secs(5),
         debounce: Duration::from_millis(100),
         maintenance_interval: Duration::from_secs(3600),
-        notify: args.notify.config()?,
+        notify: args.notify.config(Some(args.collector.listen))?,
     };
     let detector = tokio::spawn(detector::run(detector_cfg, stopped()));
 
-    let base = format!("http://{}", args.collector.listen);
+    let base = crate::cli::local_url(args.collector.listen);
     println!();
     println!("logmon is up");
     println!("  dashboard   {base}/");
@@ -56,13 +65,14 @@ pub async fn run(args: UpArgs) -> crate::Result {
         None
     } else {
         let cfg = args.traffic.config(base.clone())?;
-        Some(tokio::spawn(generator::run(cfg, stopped())))
+        Some(tokio::spawn(generator::run(cfg, generator_stopped())))
     };
     crate::shutdown_signal().await;
-    let _ = stop_tx.send(true);
+    let _ = stop_gen_tx.send(true);
     if let Some(g) = generator {
         g.await??;
     }
+    let _ = stop_tx.send(true);
     detector.await??;
     collector.await??;
     Ok(())

@@ -30,6 +30,29 @@ ensure_test_tools() {
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   ensure_otel_sdk
   ensure_shipper_clients
+  ensure_schemathesis
+}
+
+# A Python venv under .data/ with the given pip requirements; $1 = venv name, $2 = an import or
+# command check, the rest = requirements. Fails loudly when it cannot be built.
+ensure_venv() {
+  local venv="$PWD/.data/$1" check=$2; shift 2
+  if "$venv/bin/python" -c "$check" 2>/dev/null; then return 0; fi
+  echo "installing $* into $venv" >&2
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" >&2; then
+    apt_install python3-venv python3-pip
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "$@" >&2
+  "$venv/bin/python" -c "$check"
+}
+
+# schemathesis drives the OpenAPI document against the server (tests/api/contract.rs).
+ensure_schemathesis() {
+  ensure_venv schemathesis-venv 'import schemathesis' 'schemathesis>=4.32,<5'
+  export LOGMON_SCHEMATHESIS="$PWD/.data/schemathesis-venv/bin/schemathesis"
 }
 
 # The official OpenTelemetry Python SDK, in a venv under .data/ (the OTLP tests send with it).
@@ -54,15 +77,9 @@ ensure_otel_sdk() {
 # The shippers' own client libraries the Loki and Elasticsearch tests send with: Python's
 # python-logging-loki and the official elasticsearch client in a venv, winston-loki from npm.
 ensure_shipper_clients() {
-  local venv="$PWD/.data/shippers-venv" node="$PWD/.data/node"
-  export LOGMON_SHIPPERS_PYTHON="$venv/bin/python" LOGMON_NODE_MODULES="$node/node_modules"
-  if ! "$LOGMON_SHIPPERS_PYTHON" -c 'import logging_loki, elasticsearch.helpers' 2>/dev/null; then
-    echo "installing python-logging-loki and elasticsearch into $venv" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install -q --disable-pip-version-check 'python-logging-loki==0.3.1' 'elasticsearch>=9,<10' >&2
-    "$LOGMON_SHIPPERS_PYTHON" -c 'import logging_loki, elasticsearch.helpers'
-  fi
+  local node="$PWD/.data/node"
+  export LOGMON_SHIPPERS_PYTHON="$PWD/.data/shippers-venv/bin/python" LOGMON_NODE_MODULES="$node/node_modules"
+  ensure_venv shippers-venv 'import logging_loki, elasticsearch.helpers' 'python-logging-loki==0.3.1' 'elasticsearch>=9,<10'
   if ! node -e "require('$node/node_modules/winston-loki'); require('$node/node_modules/winston')" 2>/dev/null; then
     echo "installing winston and winston-loki into $node" >&2
     mkdir -p "$node"

@@ -199,7 +199,13 @@ pub fn error_reply(e: ApiError) -> Response {
         StatusCode::BAD_REQUEST => "illegal_argument_exception",
         _ => "exception",
     };
-    let reason = e.to_string();
+    let mut reason = e.to_string();
+    if let ApiError::BadRequest { details, .. } = &e {
+        for d in details {
+            reason.push_str("; ");
+            reason.push_str(&d.error);
+        }
+    }
     let cause = json!({"type": kind, "reason": reason});
     let mut r = reply(
         status,

@@ -2,7 +2,7 @@
 use serde_json::json;
 use warp::reply::{Reply, Response};
 
-use super::body::read_limited;
+use super::body::{actor, read_limited};
 use super::error::ApiError;
 use super::json::{INCIDENT_COLUMNS, Incident, IncidentEvent};
 use super::params::{self, Query};
@@ -84,19 +84,7 @@ async fn transition_inner(
     body: bytes::Bytes,
     state: &AppState,
 ) -> Result<Response, ApiError> {
-    let who = if body.iter().all(u8::is_ascii_whitespace) {
-        "api".to_string()
-    } else {
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("body must be JSON like {{\"by\": \"alice\"}}: {e}")))?;
-        match v.get("by") {
-            None | Some(serde_json::Value::Null) => "api".to_string(),
-            Some(serde_json::Value::String(s)) if !s.is_empty() && s.len() <= 256 && !s.contains('\0') => s.clone(),
-            Some(_) => {
-                return Err(ApiError::bad_request("\"by\" must be a non-empty string of at most 256 characters"));
-            }
-        }
-    };
+    let who = actor(&body)?;
     let function = match action {
         Transition::Acknowledge => "acknowledge_incident",
         Transition::Resolve => "resolve_incident",
@@ -105,9 +93,13 @@ async fn transition_inner(
     let stmt = client.prepare_cached(&format!("SELECT {INCIDENT_COLUMNS} FROM {function}($1, $2)")).await?;
     match client.query_one(&stmt, &[&id, &who]).await {
         Ok(row) => Ok(warp::reply::json(&Incident::from_row(&row)).into_response()),
-        Err(e) => match e.as_db_error().map(|d| (d.code().code().to_string(), d.message().to_string())) {
-            Some((code, msg)) if code == "P0002" => Err(ApiError::NotFound(msg)),
-            Some((code, msg)) if code == "55000" => Err(ApiError::Conflict(msg)),
+        Err(e) => match e.as_db_error() {
+            Some(d) if d.code().code() == "P0002" => Err(ApiError::NotFound(d.message().to_string())),
+            // e.g. resolving while the condition holds: the hint says to create a silence
+            Some(d) if d.code().code() == "55000" => Err(ApiError::Conflict(match d.hint() {
+                Some(hint) => format!("{}. {hint}", d.message()),
+                None => d.message().to_string(),
+            })),
             _ => Err(e.into()),
         },
     }
@@ -118,8 +110,12 @@ pub fn routes(state: &AppState) -> super::Routes {
     let admin = super::auth::require(state.limits.admin_token.clone(), "incident lifecycle");
     let list =
         warp::path!("incidents").and(warp::get()).and(warp::query::<Query>()).and(super::with_state(state)).then(list);
-    let get = warp::path!("incidents" / i64).and(warp::get()).and(super::with_state(state)).then(get);
-    let ack = warp::path!("incidents" / i64 / "ack")
+    let one = warp::path("incidents").and(params::path_id("id"));
+    let get = one.clone().and(warp::path::end()).and(warp::get()).and(super::with_state(state)).then(get);
+    let ack = one
+        .clone()
+        .and(warp::path("ack"))
+        .and(warp::path::end())
         .and(warp::post())
         .and(admin.clone())
         .map(|id| (id, Transition::Acknowledge))
@@ -127,7 +123,9 @@ pub fn routes(state: &AppState) -> super::Routes {
         .and(warp::body::stream())
         .and(super::with_state(state))
         .then(transition);
-    let resolve = warp::path!("incidents" / i64 / "resolve")
+    let resolve = one
+        .and(warp::path("resolve"))
+        .and(warp::path::end())
         .and(warp::post())
         .and(admin)
         .map(|id| (id, Transition::Resolve))

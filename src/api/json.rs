@@ -17,7 +17,8 @@ pub fn ts_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S
 
 /// Columns every incident query selects, in `Incident::from_row` order.
 pub const INCIDENT_COLUMNS: &str = "id, created_at, service, incident_type, severity, summary, window_start, window_end, \
-     status, last_seen_at, resolved_at, acknowledged_at, acknowledged_by, resolved_by, observed, threshold, peak, rule_id, details";
+     status, last_seen_at, resolved_at, acknowledged_at, acknowledged_by, resolved_by, observed, threshold, peak, rule_id, details, \
+     CASE WHEN status = 'resolved' THEN '{}' ELSE silenced_by(service, incident_type, severity)::text[] END";
 
 #[derive(Debug, Serialize)]
 pub struct Incident {
@@ -46,6 +47,8 @@ pub struct Incident {
     pub peak: f64,
     pub rule_id: Option<i64>,
     pub details: serde_json::Value,
+    /// Ids of the active silences holding this (unresolved) incident's notifications.
+    pub silenced_by: Vec<String>,
 }
 
 impl Incident {
@@ -70,6 +73,7 @@ impl Incident {
             peak: r.get(16),
             rule_id: r.get(17),
             details: r.get(18),
+            silenced_by: r.get(19),
         }
     }
 }

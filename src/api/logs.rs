@@ -55,7 +55,14 @@ where
     let raw = read_limited(body, limits.max_body_bytes, limits.body_timeout).await?;
     state.metrics.ingest_bytes.inc_by(raw.len() as u64);
     let raw = encoding::decompress(content_encoding.as_deref(), raw, limits.max_body_bytes)?;
-    let items = json::items(format, &raw)?;
+    let items = json::items(format, &raw).inspect_err(|_| {
+        // a refused body's lines count as rejected rows (an unreadable JSON text has no rows to count)
+        if format == BodyFormat::NdJson || raw.first() == Some(&b'{') {
+            let n = json::line_count(&raw);
+            state.metrics.rejected_rows(n);
+            state.metrics.source_rows("json", "rejected", n as u64);
+        }
+    })?;
     let n = items.len() as u64;
     let result = state.pipeline.store_all(items).await;
     match &result {
@@ -73,6 +80,7 @@ pub fn routes(state: &AppState) -> super::Routes {
         .and(super::auth::require(state.limits.ingest_token.clone(), "ingestion"))
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::header::optional::<String>("content-encoding"))
+        .and(super::body::declared_within(state.limits.max_body_bytes))
         .and(warp::body::stream())
         .and(super::with_state(state))
         .then(post)

@@ -30,7 +30,7 @@ async fn inner(state: &AppState) -> Result<Response, ApiError> {
     }
     let undelivered = client
         .query(
-            "SELECT target, status, count(*) FROM notification_deliveries WHERE status <> 'delivered' GROUP BY 1, 2",
+            "SELECT target, status, count(*) FROM notification_deliveries WHERE status IN ('pending', 'failed') GROUP BY 1, 2",
             &[],
         )
         .await?;

@@ -15,6 +15,7 @@ pub mod otlp;
 pub mod params;
 pub mod root;
 pub mod server;
+pub mod silences;
 pub mod stats;
 pub mod timeseries;
 
@@ -90,6 +91,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/{index}/_bulk"),
     ("GET", "/_cat/health"),
     ("GET", "/_cluster/health"),
+    ("GET", "/silences"),
+    ("POST", "/silences"),
+    ("POST", "/silences/preview"),
+    ("GET", "/silences/{id}"),
+    ("DELETE", "/silences/{id}"),
+    ("GET", "/api/v2/silences"),
+    ("POST", "/api/v2/silences"),
+    ("GET", "/api/v2/silence/{id}"),
+    ("DELETE", "/api/v2/silence/{id}"),
 ];
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -116,7 +126,11 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .unify()
         .or(metrics::routes(&state))
         .unify()
+        .or(silences::routes(&state))
+        .unify()
         .or(openapi())
+        .unify()
+        .or(method_not_allowed())
         .unify()
         .recover(error::recover)
         .unify()
@@ -131,6 +145,42 @@ pub fn with_state(
 ) -> impl Filter<Extract = (AppState,), Error = std::convert::Infallible> + Clone + use<> {
     let state = state.clone();
     warp::any().map(move || state.clone())
+}
+
+/// A known path asked with a method it does not serve: 405 with the `Allow` header RFC 9110
+/// requires, from the same ROUTES table the OpenAPI document is checked against. Any other
+/// request falls through to the rejections the routes gave (404, 401, 400...).
+fn method_not_allowed() -> Routes {
+    warp::path::full()
+        .and(warp::method())
+        .and_then(|path: warp::path::FullPath, method: warp::http::Method| async move {
+            // the most specific templates win: /silences/preview is not a /silences/{id}
+            let matching: Vec<&(&str, &str)> = ROUTES.iter().filter(|(_, p)| path_matches(p, path.as_str())).collect();
+            let literal = |p: &str| p.split('/').filter(|s| !s.starts_with('{')).count();
+            let best = matching.iter().map(|(_, p)| literal(p)).max().unwrap_or(0);
+            let allowed: Vec<&str> = matching.iter().filter(|(_, p)| literal(p) == best).map(|(m, _)| *m).collect();
+            if allowed.is_empty() || allowed.contains(&method.as_str()) {
+                return Err(warp::reject::not_found());
+            }
+            let mut resp = ApiError::MethodNotAllowed(format!(
+                "{method} is not allowed on {}; allowed: {}",
+                path.as_str(),
+                allowed.join(", ")
+            ))
+            .into_response();
+            resp.headers_mut().insert(
+                "allow",
+                warp::http::HeaderValue::from_str(&allowed.join(", ")).expect("method names are header-safe"),
+            );
+            Ok::<_, warp::Rejection>(resp)
+        })
+        .boxed()
+}
+
+/// `/incidents/{id}` matches `/incidents/42`: each `{...}` stands for one path segment.
+fn path_matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len() && t.iter().zip(&p).all(|(a, b)| (a.starts_with('{') && !b.is_empty()) || a == b)
 }
 
 fn openapi() -> Routes {

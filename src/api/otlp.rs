@@ -166,6 +166,7 @@ const BAD_REQUEST_TYPE: &str = "type.googleapis.com/google.rpc.BadRequest";
 fn failure(encoding: Encoding, e: ApiError) -> Response {
     let status = e.status();
     let retry_after = e.retry_after();
+    let close = e.closes_connection();
     // gRPC status codes, as the OTLP spec maps them.
     let code = match status {
         StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
@@ -209,6 +210,9 @@ fn failure(encoding: Encoding, e: ApiError) -> Response {
     if let Some(s) = retry_after {
         resp.headers_mut().insert("retry-after", s.into());
     }
+    if close {
+        resp.headers_mut().insert("connection", warp::http::HeaderValue::from_static("close"));
+    }
     resp
 }
 
@@ -224,6 +228,7 @@ pub fn routes(state: &AppState) -> super::Routes {
         .and(super::auth::require(state.limits.ingest_token.clone(), "ingestion"))
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::header::optional::<String>("content-encoding"))
+        .and(super::body::declared_within(state.limits.max_body_bytes))
         .and(warp::body::stream())
         .and(super::with_state(state))
         .then(post)

@@ -50,3 +50,21 @@ pub fn timestamp(q: &Query, param: &str) -> Result<Option<DateTime<Utc>>, ApiErr
         .map(|d| Some(d.with_timezone(&Utc)))
         .map_err(|e| bad(param, format!("must be an RFC 3339 timestamp like 2026-11-24T06:00:00Z ({e}), got {raw:?}")))
 }
+
+/// A numeric path segment such as the `{id}` of `/incidents/{id}`: anything else is a 400 naming
+/// the parameter, not a "no such endpoint".
+pub fn path_id(name: &'static str) -> impl warp::Filter<Extract = (i64,), Error = warp::Rejection> + Clone {
+    use warp::Filter;
+    warp::path::param::<String>().and_then(move |raw: String| async move {
+        raw.parse::<i64>().map_err(|_| {
+            warp::reject::custom(ApiError::BadRequest {
+                message: format!("invalid path parameter {name}: must be an integer, got {raw:?}"),
+                details: vec![crate::ingest::error::ItemError {
+                    index: None,
+                    field: Some(name.to_string()),
+                    error: format!("must be an integer, got {raw:?}"),
+                }],
+            })
+        })
+    })
+}

@@ -1,6 +1,7 @@
 //! The HTTP server around the warp routes: hyper-util with a connection cap (accepting waits
 //! while the cap is reached, so load queues in the kernel backlog, not in memory), a header read
-//! timeout against slow clients, and graceful shutdown that finishes in-flight requests.
+//! timeout against slow clients, graceful shutdown that finishes in-flight requests, and a
+//! lingering close (see `linger`).
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,18 +53,120 @@ pub async fn serve<F>(
             },
         };
         let _ = stream.set_nodelay(true);
-        let conn =
-            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
+        let (io, parked) = Lingering::new(stream);
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service.clone()));
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            // hyper has dropped the connection's io by now, handing the socket back
+            if let Ok(stream) = parked.await {
+                linger(stream).await;
+            }
             drop(slot);
         });
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
-        tracing::warn!("some connections did not finish within 30 s of shutdown");
+    // In-flight requests finish (each is bounded: body and database timeouts are a few seconds).
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish within 10 s of shutdown");
+    }
+}
+
+/// How long, and how much, a closing connection's unread input is read and thrown away.
+const LINGER_TIME: Duration = Duration::from_secs(30);
+const LINGER_IDLE: Duration = Duration::from_secs(5);
+const LINGER_BYTES: u64 = 1 << 30;
+
+/// The socket of one connection. When hyper is done with it (it answered and will not read the
+/// rest of a request body, e.g. a 413), the socket is handed back for `linger` instead of being
+/// closed: closing a socket with unread input makes the kernel send a reset, and a client still
+/// writing its body (most write it all before reading) then gets a broken pipe instead of the
+/// answer. A shipper that sees a connection error retries the same batch forever; one that sees
+/// 413 splits it.
+struct Lingering {
+    stream: Option<tokio::net::TcpStream>,
+    back: Option<tokio::sync::oneshot::Sender<tokio::net::TcpStream>>,
+}
+
+impl Lingering {
+    fn new(stream: tokio::net::TcpStream) -> (Lingering, tokio::sync::oneshot::Receiver<tokio::net::TcpStream>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Lingering { stream: Some(stream), back: Some(tx) }, rx)
+    }
+
+    fn stream(&mut self) -> &mut tokio::net::TcpStream {
+        self.stream.as_mut().expect("stream present until drop")
+    }
+}
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        if let (Some(s), Some(tx)) = (self.stream.take(), self.back.take()) {
+            let _ = tx.send(s);
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Lingering {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(self.stream()).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Lingering {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(self.stream()).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(self.stream()).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(self.stream()).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(self.stream()).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.is_write_vectored())
+    }
+}
+
+/// What nginx calls a lingering close: half-close (the client sees the end of the answer), then
+/// read and discard what the client still sends, for a bounded time and size, then close.
+async fn linger(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.shutdown().await;
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut discarded = 0u64;
+    while discarded < LINGER_BYTES {
+        let wait = LINGER_IDLE.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => discarded += n as u64,
+            _ => break, // closed by the client, an error, or quiet for too long
+        }
+    }
+    if discarded > 0 {
+        tracing::debug!(discarded, "discarded the unread rest of a request before closing");
     }
 }

@@ -14,6 +14,8 @@ include!(concat!(env!("OUT_DIR"), "/sql_files.rs"));
 const MIGRATE_LOCK: i64 = 0x6c6f_676d_6f6e_0001;
 
 pub async fn migrate(client: &mut Client) -> Result<MigrateReport, DbError> {
+    // "... does not exist, skipping" from the idempotent DROP ... IF EXISTS is not news
+    client.batch_execute("SET client_min_messages = warning").await?;
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK]).await?;
     let result = run(client).await;
     client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]).await?;

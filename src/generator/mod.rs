@@ -36,6 +36,16 @@ struct Counters {
     acked: AtomicU64,
     retried: AtomicU64,
     failed: AtomicU64,
+    /// Batches (and their logs) given up at shutdown without an acknowledgement.
+    dropped_batches: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Counters {
+    fn drop_batch(&self, logs: usize) {
+        self.dropped_batches.fetch_add(1, Ordering::Relaxed);
+        self.dropped.fetch_add(logs as u64, Ordering::Relaxed);
+    }
 }
 
 pub struct Summary {
@@ -43,7 +53,11 @@ pub struct Summary {
     pub acked: u64,
     pub retried: u64,
     pub failed: u64,
+    pub dropped: u64,
 }
+
+/// At shutdown, how long queued and in-flight batches may still take to be acknowledged.
+const FLUSH: Duration = Duration::from_secs(3);
 
 pub async fn run(cfg: GeneratorConfig, shutdown: impl std::future::Future<Output = ()>) -> crate::Result<Summary> {
     let url = if cfg.url.trim_end_matches('/').ends_with("/logs") {
@@ -55,9 +69,10 @@ pub async fn run(cfg: GeneratorConfig, shutdown: impl std::future::Future<Output
     let counters = Arc::new(Counters::default());
     let (tx, rx) = mpsc::channel::<(usize, String)>(cfg.senders.max(1) * 4);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut senders = Vec::new();
     for _ in 0..cfg.senders.max(1) {
-        senders.push(tokio::spawn(sender(client.clone(), url.clone(), rx.clone(), counters.clone())));
+        senders.push(tokio::spawn(sender(client.clone(), url.clone(), rx.clone(), counters.clone(), stopping.clone())));
     }
 
     let mut traffic = Traffic::new(cfg.seed, traffic::profiles(&cfg.services));
@@ -76,7 +91,7 @@ pub async fn run(cfg: GeneratorConfig, shutdown: impl std::future::Future<Output
         cfg.services.join(", "),
         cfg.seed
     );
-    loop {
+    'generate: loop {
         tokio::select! {
             _ = &mut shutdown => break,
             _ = report.tick() => println!("{}", progress(&counters, &active_labels(&cfg, started.elapsed()), started.elapsed())),
@@ -93,22 +108,36 @@ pub async fn run(cfg: GeneratorConfig, shutdown: impl std::future::Future<Output
                 }
                 counters.generated.fetch_add(logs.len() as u64, Ordering::Relaxed);
                 let body = serde_json::to_string(&logs)?;
-                // A full queue means the collector is slower than --rate: wait, never drop.
-                if tx.send((logs.len(), body)).await.is_err() {
-                    break;
+                // A full queue means the collector is slower than --rate (or down): wait, never
+                // drop; but a shutdown request ends the wait.
+                let n = logs.len();
+                tokio::select! {
+                    sent = tx.send((n, body)) => if sent.is_err() { break },
+                    _ = &mut shutdown => {
+                        counters.drop_batch(n);
+                        break 'generate;
+                    }
                 }
             }
         }
     }
+    // Queued and in-flight batches get FLUSH to be acknowledged; then the senders give up
+    // (the collector may be gone, or the database with it), and what they drop is counted.
     drop(tx);
-    for s in senders {
-        let _ = s.await;
+    let mut senders = futures_util::future::join_all(senders);
+    if tokio::time::timeout(FLUSH, &mut senders).await.is_err() {
+        let _ = stop.send(true);
+        senders.await;
+    }
+    while let Ok((n, _)) = rx.lock().await.try_recv() {
+        counters.drop_batch(n);
     }
     let summary = Summary {
         generated: counters.generated.load(Ordering::Relaxed),
         acked: counters.acked.load(Ordering::Relaxed),
         retried: counters.retried.load(Ordering::Relaxed),
         failed: counters.failed.load(Ordering::Relaxed),
+        dropped: counters.dropped.load(Ordering::Relaxed),
     };
     println!(
         "generator summary: {:.0}s, generated {}, acked {}, retried {} times, failed {}",
@@ -118,6 +147,13 @@ pub async fn run(cfg: GeneratorConfig, shutdown: impl std::future::Future<Output
         summary.retried,
         summary.failed
     );
+    let dropped_batches = counters.dropped_batches.load(Ordering::Relaxed);
+    if dropped_batches > 0 {
+        println!(
+            "generator: {dropped_batches} batches ({} logs) were never acknowledged and were dropped at shutdown",
+            summary.dropped
+        );
+    }
     Ok(summary)
 }
 
@@ -155,12 +191,24 @@ async fn sender(
     url: String,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<(usize, String)>>>,
     counters: Arc<Counters>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        let Some((n, body)) = rx.lock().await.recv().await else { return };
+        let next = tokio::select! {
+            next = async { rx.lock().await.recv().await } => next,
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        let Some((n, body)) = next else { return };
         let mut backoff = Duration::from_millis(200);
         loop {
-            let r = client.post(&url).header("content-type", "application/json").body(body.clone()).send().await;
+            let attempt = client.post(&url).header("content-type", "application/json").body(body.clone()).send();
+            let r = tokio::select! {
+                r = attempt => r,
+                _ = stop.wait_for(|s| *s) => {
+                    counters.drop_batch(n);
+                    return;
+                }
+            };
             let wait = match r {
                 Ok(r) if r.status().is_success() => {
                     counters.acked.fetch_add(n as u64, Ordering::Relaxed);
@@ -183,7 +231,13 @@ async fn sender(
                 }
             };
             counters.retried.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|s| *s) => {
+                    counters.drop_batch(n);
+                    return;
+                }
+            }
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }
     }

@@ -81,6 +81,10 @@ impl Batcher {
 
 async fn writer(url: String, rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, cfg: BatcherConfig, metrics: Arc<Metrics>) {
     let mut sink: Option<CopySink> = None;
+    // After a failed connect, requests are refused at once (503) until the next attempt is due:
+    // a database outage costs one connect attempt (and one log line) per interval, not per request.
+    let mut next_connect = Instant::now();
+    let mut last_error = String::new();
     loop {
         let jobs = {
             let mut rx = rx.lock().await;
@@ -101,11 +105,20 @@ async fn writer(url: String, rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, cfg: 
             jobs
         };
         if sink.as_ref().is_none_or(|s| s.is_closed()) {
-            sink = match CopySink::connect(&url).await {
+            let connected = if Instant::now() < next_connect {
+                Err(last_error.clone())
+            } else {
+                CopySink::connect(&url).await.map_err(|e| {
+                    tracing::warn!(error = %e, "ingest writer cannot connect; refusing requests for 500 ms");
+                    next_connect = Instant::now() + std::time::Duration::from_millis(500);
+                    last_error = e.to_string();
+                    last_error.clone()
+                })
+            };
+            sink = match connected {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    tracing::warn!(error = %e, "ingest writer cannot connect");
-                    let err = IngestError::Unavailable(e.to_string());
+                    let err = IngestError::Unavailable(e);
                     for j in jobs {
                         let _ = j.done.send(Err(err.clone()));
                     }

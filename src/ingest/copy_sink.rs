@@ -1,9 +1,18 @@
-//! Writes one group-commit batch: `COPY logs FROM STDIN (FORMAT binary)` plus the rollup deltas
+//! Writes one group-commit batch: `COPY ... FROM STDIN (FORMAT binary)` plus the rollup deltas
 //! of the same rows, in one transaction. Either all of it commits or none of it does.
+//!
+//! The rows go straight into their daily partition (`logs_pYYYYMMDD`, usually one per batch), not
+//! through `logs`: the statement triggers on `logs` that keep the rollup exact for SQL writers
+//! would otherwise fire here too, and a transition-table trigger makes a COPY into a partitioned
+//! table row-at-a-time. The collector writes its own deltas instead (`record_rollup()`).
 //!
 //! Each writer owns one connection with its statements prepared, and pipelines what it can:
 //! BEGIN with the start of the COPY, and the rollup insert with COMMIT. A batch costs three
 //! round trips, which is what makes small batches (30 rows) cheap.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
 use futures_util::pin_mut;
 use postgres_types::Type;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -13,8 +22,7 @@ use super::LogRecord;
 use super::rollup::Deltas;
 use crate::db::{self, DbError};
 
-const COPY_SQL: &str =
-    "COPY logs (ts, service, level, status_code, latency_ms, message, attrs) FROM STDIN (FORMAT binary)";
+const COPY_COLUMNS: &str = "(ts, service, level, status_code, latency_ms, message, attrs)";
 const TYPES: &[Type] = &[Type::TIMESTAMPTZ, Type::TEXT, Type::TEXT, Type::INT4, Type::FLOAT8, Type::TEXT, Type::JSONB];
 const ROLLUP_SQL: &str = "SELECT record_rollup($1, $2, $3, $4, $5, $6, $7, $8)";
 
@@ -23,7 +31,7 @@ pub enum SinkError {
     /// The rows themselves were refused (a constraint the validator does not know about).
     #[error("rows refused by the database: {0}")]
     Data(String),
-    /// A row's ts has no partition (maintenance has not run): worth one retry after it does.
+    /// A row's partition does not exist (maintenance has not run): worth one retry after it does.
     #[error("no partition for a row: {0}")]
     NoPartition(String),
     /// The database is unreachable or failed: retryable by the sender.
@@ -35,7 +43,8 @@ impl From<tokio_postgres::Error> for SinkError {
     fn from(e: tokio_postgres::Error) -> Self {
         if let Some(dbe) = e.as_db_error() {
             let code = dbe.code().code();
-            if dbe.message().starts_with("no partition of relation") {
+            // 42P01 undefined_table: the partition a row belongs in is missing
+            if code == "42P01" || dbe.message().starts_with("no partition of relation") {
                 return SinkError::NoPartition(dbe.message().to_string());
             }
             // Class 22 (data exception) and 23 (integrity constraint): the data, not the database.
@@ -47,22 +56,25 @@ impl From<tokio_postgres::Error> for SinkError {
     }
 }
 
+/// The partition a row goes to; the same name as SQL's `log_partition_for(ts)`.
+pub fn partition_for(ts: &DateTime<Utc>) -> String {
+    format!("logs_p{}", ts.format("%Y%m%d"))
+}
+
 /// One writer's connection, statements prepared.
 pub struct CopySink {
     client: Client,
-    copy: Statement,
+    /// `COPY <partition>` statements, prepared on first use.
+    copies: Mutex<HashMap<String, Statement>>,
     rollup: Statement,
 }
 
 impl CopySink {
     pub async fn connect(url: &str) -> Result<CopySink, DbError> {
         let client = db::connect(url).await?;
-        // The rollup deltas written below account for this connection's rows, so the logs
-        // trigger (which does the same for SQL writers) must skip them.
-        client.batch_execute("SET logmon.rollup_recorded = 'on'; SET application_name = 'logmon-writer'").await?;
-        let copy = client.prepare(COPY_SQL).await?;
+        client.batch_execute("SET application_name = 'logmon-writer'").await?;
         let rollup = client.prepare(ROLLUP_SQL).await?;
-        Ok(CopySink { client, copy, rollup })
+        Ok(CopySink { client, copies: Mutex::new(HashMap::new()), rollup })
     }
 
     pub fn is_closed(&self) -> bool {
@@ -72,21 +84,68 @@ impl CopySink {
     /// Stores `batches` (each one HTTP request's records) in one transaction; returns rows stored.
     pub async fn write(&self, batches: &[&[LogRecord]]) -> Result<u64, SinkError> {
         let result = self.write_tx(batches).await;
-        if result.is_err() && !self.client.is_closed() {
-            // The transaction may still be open (an error mid-COPY); leave the connection clean.
+        // A missing partition is found before BEGIN; any other error may leave the transaction
+        // open (an error mid-COPY): leave the connection clean.
+        if result.as_ref().is_err_and(|e| !matches!(e, SinkError::NoPartition(_))) && !self.client.is_closed() {
             let _ = self.client.batch_execute("ROLLBACK").await;
         }
         result
     }
 
+    async fn copy_statement(&self, partition: &str) -> Result<Statement, SinkError> {
+        if let Some(s) = self.copies.lock().expect("statement cache").get(partition) {
+            return Ok(s.clone());
+        }
+        // PostgreSQL checks a COPY's table only when it runs, and a COPY that fails to start
+        // leaves tokio-postgres's connection unusable: ask first (once per partition).
+        let exists: bool = self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&partition]).await?.get(0);
+        if !exists {
+            return Err(SinkError::NoPartition(format!("partition {partition} does not exist")));
+        }
+        let sql = format!("COPY {partition} {COPY_COLUMNS} FROM STDIN (FORMAT binary)");
+        let stmt = self.client.prepare(&sql).await?;
+        let mut cache = self.copies.lock().expect("statement cache");
+        // partitions come and go by the day: keep only the recent ones
+        if cache.len() > 8 {
+            cache.clear();
+        }
+        cache.insert(partition.to_string(), stmt.clone());
+        Ok(stmt)
+    }
+
     async fn write_tx(&self, batches: &[&[LogRecord]]) -> Result<u64, SinkError> {
-        let (_, sink) = tokio::try_join!(self.client.batch_execute("BEGIN"), self.client.copy_in(&self.copy))?;
-        let writer = BinaryCopyInWriter::new(sink, TYPES);
-        pin_mut!(writer);
+        if batches.iter().all(|b| b.is_empty()) {
+            return Ok(0);
+        }
+        // rows by partition (one, except around midnight UTC)
+        let mut parts: BTreeMap<String, Vec<&LogRecord>> = BTreeMap::new();
+        for r in batches.iter().flat_map(|b| b.iter()) {
+            let key = partition_for(&r.ts);
+            match parts.get_mut(&key) {
+                Some(v) => v.push(r),
+                None => {
+                    parts.insert(key, vec![r]);
+                }
+            }
+        }
+        // Prepared before BEGIN: a missing partition fails here, outside any transaction.
+        let mut statements = Vec::with_capacity(parts.len());
+        for partition in parts.keys() {
+            statements.push(self.copy_statement(partition).await?);
+        }
         let mut deltas = Deltas::default();
         let mut rows = 0u64;
-        for batch in batches {
-            for r in batch.iter() {
+        let mut begun = false;
+        for (stmt, records) in statements.iter().zip(parts.values()) {
+            let sink = if begun {
+                self.client.copy_in(stmt).await?
+            } else {
+                begun = true;
+                tokio::try_join!(self.client.batch_execute("BEGIN"), self.client.copy_in(stmt))?.1
+            };
+            let writer = BinaryCopyInWriter::new(sink, TYPES);
+            pin_mut!(writer);
+            for r in records {
                 writer
                     .as_mut()
                     .write(&[&r.ts, &r.service, &r.level.as_str(), &r.status_code, &r.latency_ms, &r.message, &r.attrs])
@@ -94,9 +153,9 @@ impl CopySink {
                 deltas.add(r);
                 rows += 1;
             }
+            // Dropping the writer without finish() would discard the batch silently (FIELD-NOTES).
+            writer.finish().await?;
         }
-        // Dropping the writer without finish() would discard the batch silently (FIELD-NOTES).
-        writer.finish().await?;
 
         let c = deltas.columns();
         let params: [&(dyn postgres_types::ToSql + Sync); 8] = [

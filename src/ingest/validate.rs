@@ -13,7 +13,9 @@ const LEVEL_KEYS: &[&str] = &["level", "severity"];
 
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Characters.
     pub max_service_len: usize,
+    /// Characters.
     pub max_message_len: usize,
     pub max_attrs_bytes: usize,
     pub max_latency_ms: f64,
@@ -243,12 +245,14 @@ fn take_alias(obj: &mut Map<String, Value>, keys: &'static [&'static str]) -> (&
 }
 
 /// PostgreSQL text cannot hold NUL, and a row must stay small.
+/// Lengths are in characters, as PostgreSQL's length() and the OpenAPI document count them.
 fn check_text(s: &str, max: usize) -> Result<(), String> {
     if s.contains('\0') {
         return Err("contains a NUL character, which PostgreSQL text cannot store".into());
     }
-    if s.len() > max {
-        return Err(format!("is {} bytes long, more than the limit of {max}", s.len()));
+    // a byte length within the limit is a character length within it: count only beyond
+    if s.len() > max && s.chars().count() > max {
+        return Err(format!("is {} characters long, more than the limit of {max}", s.chars().count()));
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! GET /: the dashboard, rendered by a real headless Chromium (Debian's `chromium`, installed by
-//! scripts/test.sh): charts drawn from the last hour, the open incidents listed, and nothing a
+//! scripts/test.sh): charts drawn from the last hour, the open incidents and active silences listed, and nothing a
 //! log sender wrote executed as HTML. A screenshot is left in target/dashboard.png.
 use std::process::Command;
 
@@ -46,7 +46,8 @@ async fn the_dashboard_draws_the_last_hour_per_service_and_lists_open_incidents(
          INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
                                 window_start, window_end, observed, threshold, peak)
          VALUES ('checkout', 'ERROR_SPIKE', 'HIGH', 'errors <img src=x onerror=\"document.title=1\"> spiking',
-                 now() - interval '8 minutes', now(), now() - interval '13 minutes', now(), 620, 500, 620);",
+                 now() - interval '8 minutes', now(), now() - interval '13 minutes', now(), 620, 500, 620);
+         SELECT create_silence('[\"service=checkout\"]', now() + interval '1 hour', 'db <b>migration</b>', 'alice');",
     )
     .await
     .unwrap();
@@ -82,6 +83,14 @@ async fn the_dashboard_draws_the_last_hour_per_service_and_lists_open_incidents(
     let row = section(&dom, &format!(r#"data-incident-id="{id}">"#), "</tr>");
     assert!(row.contains("checkout") && row.contains("ERROR_SPIKE") && row.contains("HIGH"), "{row}");
     assert!(row.contains("errors &lt;img src=x"), "a summary is shown as text, never run as HTML: {row}");
+    assert!(row.contains(r#"class="silenced""#), "the incident is marked silenced: {row}");
+    let silences = section(&dom, r#"<table id="silences">"#, "</table>");
+    assert!(
+        silences.contains(r#"service="checkout""#)
+            && silences.contains("alice")
+            && silences.contains("db &lt;b&gt;migration"),
+        "the active silence is listed, its comment as text: {silences}"
+    );
     assert!(!dom.contains("<img"), "no element was injected");
 
     let shot = repo().join("target/dashboard.png");
@@ -141,9 +150,13 @@ async fn timeseries_gives_per_service_points_per_step_and_refuses_bad_parameters
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["details"][0]["field"], field, "{body}");
     }
+    // more than 2000 steps: the step is raised to fit, and the answer says which step it used
     let r = http().get(app.url("/timeseries?window_minutes=10080&step_minutes=1")).send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("at most 2000 steps"));
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["logmon-step-minutes"], "6");
+    let p: Vec<serde_json::Value> = r.json().await.unwrap();
+    let ts = chrono::DateTime::parse_from_rfc3339(p[0]["ts"].as_str().unwrap()).unwrap();
+    assert_eq!(ts.timestamp() % 360, 0, "points at 6-minute steps: {}", p[0]);
 }
 
 /// The text of each <td> of a table row.

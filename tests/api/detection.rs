@@ -257,6 +257,29 @@ async fn a_service_that_goes_silent_opens_no_data_and_resolves_when_it_returns()
 }
 
 #[tokio::test]
+async fn a_one_off_sender_is_not_a_service_that_went_silent() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    let t0 = t0();
+    // one POST of 50,000 rows (a batch job, a backfill, a test with curl), then nothing
+    load(&c, "batch-job", t0 - Duration::minutes(30), 1, 50_000, 0, 50.0).await;
+    // a sender of logs in 20 of the last 60 minutes only (every third minute)
+    for m in (0..60).step_by(3) {
+        load(&c, "cron-ish", t0 - Duration::minutes(60 - m), 5, 40, 0, 50.0).await;
+    }
+    // a regular sender that stops at t0
+    load(&c, "auth-service", t0 - Duration::hours(1), 3600, 2, 0, 50.0).await;
+    let opened = detect(&c, at(t0, 61)).await;
+    assert_eq!(actions(&opened), vec![("opened", "auth-service", "NO_DATA")], "only the regular sender pages");
+    assert!(opened[0].4.contains("in 60 of its 60 minutes"), "{}", opened[0].4);
+    // the rule's threshold is the share of the baseline's minutes a regular sender fills: tunable
+    c.batch_execute("UPDATE detection_rules SET threshold = 0.3 WHERE name = 'NO_DATA'").await.unwrap();
+    assert_eq!(actions(&detect(&c, at(t0, 62)).await), vec![("opened", "cron-ish", "NO_DATA")]);
+    let refused = c.batch_execute("UPDATE detection_rules SET threshold = 2 WHERE name = 'NO_DATA'").await;
+    assert!(refused.is_err(), "a share above 1 is refused by the table's constraint");
+}
+
+#[tokio::test]
 async fn concurrent_detectors_never_duplicate_an_incident() {
     let db = fresh_db().await;
     let c = db.client().await;

@@ -123,7 +123,7 @@ async fn malformed_bodies_get_clear_4xx_json_errors() {
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("application/json", b"[{\"service\": \"a\", \"level\": \"INFO\"".to_vec(), 400, "invalid JSON"),
         ("application/json", b"42".to_vec(), 400, "expected a JSON array"),
-        ("application/json", b"[{\"service\": \"a\xff\", \"level\": \"INFO\"}]".to_vec(), 400, "invalid JSON"),
+        ("application/json", b"[{\"service\": \"a\xff\", \"level\": \"INFO\"}]".to_vec(), 400, "not valid UTF-8"),
         ("application/json", br#"[{"service": "a\u0000b", "level": "INFO"}]"#.to_vec(), 400, "invalid item"),
         ("application/json", format!("[{}]", "[".repeat(200) + &"]".repeat(200)).into_bytes(), 400, "invalid JSON"),
         ("text/plain", b"hello".to_vec(), 415, "not accepted"),
@@ -253,4 +253,36 @@ async fn a_failed_commit_fails_exactly_its_requests_and_stores_none_of_their_row
         assert_eq!(n, if acked.contains(&i) { 2 } else { 0 }, "request {i}");
     }
     assert_eq!(count(&db, "service = 'poison'").await, 0);
+}
+
+#[tokio::test]
+async fn every_unreadable_ndjson_line_is_reported_and_counted_as_rejected() {
+    let db = fresh_db().await;
+    let app = spawn_collector(&db.url, &[]).await;
+    let mut body = String::new();
+    for i in 0..250 {
+        body.push_str(if i % 2 == 0 { "{\"service\": \"a\", \"level\": \"INFO\"}\n" } else { "{not json\n" });
+    }
+    // NDJSON sent as application/json (as some shippers do) is read as NDJSON too
+    for ct in ["application/x-ndjson", "application/json"] {
+        let (s, b, _) = post(&app, ct, body.clone().into_bytes()).await;
+        assert_eq!(s, 400, "{b}");
+        let details = b["details"].as_array().unwrap();
+        assert_eq!(details.len(), 101, "100 lines named, then a count of the rest: {b}");
+        assert_eq!(details[0]["index"], 1);
+        assert!(details[0]["error"].as_str().unwrap().starts_with("line 2: invalid JSON"), "{b}");
+        assert_eq!(details[100]["error"], "and 25 more unreadable lines", "{b}");
+        assert_eq!(details[99]["error"].as_str().unwrap().split(':').next(), Some("line 200"));
+    }
+    let (s, _) = post_json(&app, &json!([{"service": "a", "level": "INFO"}, {"service": "a", "level": "LOUD"}])).await;
+    assert_eq!(s, 400);
+    assert_eq!(count(&db, "true").await, 0);
+    let metrics = http().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let rejected: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("logmon_ingest_rows_total{outcome=\"rejected\"} "))
+        .expect("rejected rows counted")
+        .parse()
+        .unwrap();
+    assert_eq!(rejected, 250.0 + 250.0 + 2.0, "every row of every refused batch");
 }

@@ -2,11 +2,14 @@
 //! binary, real sockets. One test binary, one module per area.
 mod helpers;
 
+mod alertmanager;
+mod contract;
 mod dashboard;
 mod deploy;
 mod detection;
 mod detector;
 mod e2e;
+mod early_answers;
 mod es_bulk;
 mod health;
 mod hostile;
@@ -21,4 +24,5 @@ mod roles;
 mod rollup;
 mod schema;
 mod shippers;
+mod silences;
 mod syslog;

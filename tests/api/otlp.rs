@@ -171,6 +171,14 @@ async fn otlp_json_is_answered_in_json_and_a_request_with_no_valid_record_is_a_4
     let n: i64 =
         db.client().await.query_one("SELECT count(*) FROM logs WHERE status_code = 502", &[]).await.unwrap().get(0);
     assert_eq!(n, 1);
+
+    // protobuf field names (snake_case) would decode as an empty request: refused, naming the field
+    let snake = json!({"resource_logs": [{"scope_logs": [{"log_records": [{"body": {"string_value": "lost"}}]}]}]});
+    let r = post_otlp(&app, "application/json", snake.to_string().into_bytes()).await;
+    assert_eq!(r.status(), 400);
+    let status: Value = r.json().await.unwrap();
+    let message = status["message"].as_str().unwrap();
+    assert!(message.contains("\"resource_logs\"") && message.contains("\"resourceLogs\""), "{status}");
 }
 
 /// google.rpc.Status as the test reads it (code and message only).

@@ -240,3 +240,79 @@ async fn one_batch_across_a_partition_boundary_lands_in_both_partitions() {
     assert_eq!(parts.len(), 2);
     assert_ne!(parts[0], parts[1], "{parts:?}");
 }
+
+/// Sends `signal` to a child process (by pid, with the system's kill).
+fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("running").to_string();
+    let ok = std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success();
+    assert!(ok, "kill -{signal} {pid}");
+}
+
+/// Waits for the process to end; None if it is still running after `limit` (a hang, not a slowness).
+async fn exits_within(child: &mut tokio::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    tokio::time::timeout(limit, child.wait()).await.ok().map(|s| s.unwrap())
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_logmon_up_even_with_the_database_gone_and_says_what_it_dropped() {
+    let pg = PrivateCluster::start();
+    let url = pg.migrated_url();
+    let port = free_port();
+    let mut up = tokio::process::Command::new(BIN)
+        .args([
+            "up",
+            "--database-url",
+            &url,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--rate",
+            "2000",
+            "--batch",
+            "50",
+        ])
+        .args(["--scenario", "none", "--report-every", "1"])
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for_port(port).await;
+    let c = connect(&url).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.query_one("SELECT count(*) FROM logs", &[]).await.unwrap().get::<_, i64>(0) == 0 {
+        assert!(Instant::now() < deadline, "logmon up stored nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(c);
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await; // batches now pile up, unacknowledged
+    signal(&up, "INT");
+    let status = exits_within(&mut up, Duration::from_secs(30)).await;
+    assert!(status.is_some(), "logmon up still running 30 s after SIGINT with the database gone");
+    let mut out = String::new();
+    tokio::io::AsyncReadExt::read_to_string(up.stdout.as_mut().unwrap(), &mut out).await.unwrap();
+    assert!(out.contains("were never acknowledged and were dropped at shutdown"), "{out}");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_collector_and_the_detector_while_the_database_is_unreachable() {
+    let pg = PrivateCluster::start();
+    let url = pg.migrated_url();
+    let port = free_port();
+    let mut collector = spawn(&["collector", "--database-url", &url, "--listen", &format!("127.0.0.1:{port}")]);
+    let mut detector = spawn(&["detector", "--database-url", &url, "--interval", "0.2"]);
+    wait_for_port(port).await;
+    pg.stop();
+    // a request in flight while the database is gone
+    let pending = tokio::spawn(
+        http().post(format!("http://127.0.0.1:{port}/logs")).json(&json!({"service": "a", "level": "INFO"})).send(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(&collector, "TERM");
+    signal(&detector, "TERM");
+    assert!(exits_within(&mut collector, Duration::from_secs(30)).await.is_some(), "collector still running");
+    assert!(exits_within(&mut detector, Duration::from_secs(30)).await.is_some(), "detector still running");
+    let answered = pending.await.unwrap();
+    assert!(answered.is_err() || answered.unwrap().status() == 503, "the in-flight request is refused, never 2xx");
+}

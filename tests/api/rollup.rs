@@ -1,5 +1,6 @@
-//! The rollup is exact: for any window, window_stats() equals count(*) over the committed raw rows,
-//! whether rows came through the collector or straight from SQL, compacted or not.
+//! The rollup is exact: for any window, window_stats() equals count(*) over the committed raw rows
+//! it covers (window_bounds()), whether rows came through the collector or straight from SQL,
+//! compacted or not, and it reads no raw row to say so.
 use serde_json::json;
 use tokio_postgres::Client;
 
@@ -17,11 +18,13 @@ async fn assert_exact(c: &mut Client) {
         ("2 hours", None),
     ] {
         let hi_expr = hi.map(|h| format!("now() - interval '{h}'")).unwrap_or("'infinity'::timestamptz".into());
+        // the rows the window covers, as window_bounds() says (edges rounded to the rollup's resolution)
         let q = format!(
-            "WITH a AS (SELECT service, total, errors, latency_count FROM window_stats(now() - interval '{lo}', {hi_expr})),
+            "WITH w AS (SELECT * FROM window_bounds(now() - interval '{lo}', {hi_expr})),
+                  a AS (SELECT service, total, errors, latency_count FROM window_stats(now() - interval '{lo}', {hi_expr})),
                   b AS (SELECT service, count(*) AS total, count(*) FILTER (WHERE level IN ('ERROR', 'FATAL')) AS errors,
                                count(latency_ms) AS latency_count
-                          FROM logs WHERE ts > now() - interval '{lo}' AND ts <= {hi_expr} GROUP BY service)
+                          FROM logs, w WHERE ts >= w.lo_b AND ts < w.hi_b GROUP BY service)
              SELECT count(*) FROM a FULL JOIN b USING (service)
               WHERE a.total IS DISTINCT FROM b.total OR a.errors IS DISTINCT FROM b.errors
                  OR a.latency_count IS DISTINCT FROM b.latency_count"
@@ -36,9 +39,9 @@ async fn assert_exact(c: &mut Client) {
 async fn rollup_equals_raw_counts_under_concurrent_http_and_sql_ingestion() {
     let db = fresh_db().await;
     let mut c = db.client().await;
-    // old data, coarsened into minute buckets
+    // old data: seconds older than an hour leave log_rollup, windows reaching there are read in minutes
     c.batch_execute(
-        "UPDATE logmon_settings SET rollup_coarsen_after = '10 minutes';
+        "UPDATE logmon_settings SET rollup_fine_retention = '1 hour';
          INSERT INTO logs (ts, service, level, latency_ms)
          SELECT now() - random() * interval '100 minutes', 'svc-' || (g % 3),
                 CASE WHEN g % 7 = 0 THEN 'ERROR' ELSE 'INFO' END, CASE WHEN g % 5 <> 0 THEN random() * 2000 END
@@ -116,4 +119,97 @@ async fn service_stats_reports_what_was_ingested() {
     // true p50 = 495 ms, p95 = 945 ms; histogram interpolation stays within its bucket
     assert!((400.0..=600.0).contains(&p50), "p50 {p50}");
     assert!((800.0..=1000.0).contains(&p95), "p95 {p95}");
+}
+
+#[tokio::test]
+async fn the_collector_names_partitions_as_sql_does() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    for days in [-6i64, -1, 0, 1, 2] {
+        for secs in [0i64, 1, 43_200, 86_399] {
+            let ts = chrono::DateTime::<chrono::Utc>::from_timestamp(
+                (chrono::Utc::now().timestamp() / 86_400 + days) * 86_400 + secs,
+                0,
+            )
+            .unwrap();
+            let sql: String = c.query_one("SELECT log_partition_for($1)", &[&ts]).await.unwrap().get(0);
+            assert_eq!(logmon::ingest::copy_sink::partition_for(&ts), sql, "{ts}");
+            // ... and it is the partition PostgreSQL routes that ts to
+            let routed: String = c
+                .query_one(
+                    "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                      WHERE i.inhparent = 'logs'::regclass
+                        AND $1 >= (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz
+                        AND $1 <  (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz",
+                    &[&ts],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(routed, sql, "{ts}");
+        }
+    }
+}
+
+/// A role that may read the rollup but not one raw row: whatever it can compute reads no raw row.
+async fn without_raw_rows(c: &Client) {
+    c.batch_execute(
+        "DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rollup_only') THEN CREATE ROLE rollup_only; END IF;
+         END $$;
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO rollup_only;
+         REVOKE SELECT ON logs FROM rollup_only;
+         DO $$ DECLARE p regclass; BEGIN
+            FOR p IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'logs'::regclass LOOP
+                EXECUTE format('REVOKE ALL ON %s FROM rollup_only', p);
+            END LOOP;
+         END $$;",
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn stats_and_detection_read_no_raw_rows_so_late_arrivals_cannot_slow_them() {
+    let db = fresh_db().await;
+    let mut c = db.client().await;
+    // an hour of logs in random time order (late arrivals, backfills), through SQL and compacted
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level, latency_ms)
+         SELECT now() - random() * interval '1 hour', 'svc-' || (g % 3), CASE WHEN g % 9 = 0 THEN 'ERROR' ELSE 'INFO' END,
+                random() * 900
+         FROM generate_series(1, 20000) g;
+         SELECT compact_rollup();
+         INSERT INTO logs (ts, service, level) SELECT now() - random() * interval '10 minutes', 'svc-0', 'WARN'
+         FROM generate_series(1, 500);",
+    )
+    .await
+    .unwrap();
+    let expected: Vec<(String, i64)> = c
+        .query("SELECT service, total FROM service_stats('15 minutes') ORDER BY service", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(expected.len(), 3);
+    without_raw_rows(&c).await;
+    let tx = c.transaction().await.unwrap();
+    tx.batch_execute("SET LOCAL ROLE rollup_only").await.unwrap();
+    let denied = tx.query("SELECT count(*) FROM logs", &[]).await;
+    assert!(denied.is_err(), "the role cannot read raw rows");
+    drop(tx);
+    let tx = c.transaction().await.unwrap();
+    tx.batch_execute("SET LOCAL ROLE rollup_only").await.unwrap();
+    let got: Vec<(String, i64)> = tx
+        .query("SELECT service, total FROM service_stats('15 minutes') ORDER BY service", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(got, expected, "/stats's figures come from the rollup alone");
+    let rules: i64 = tx.query_one("SELECT count(*) FROM evaluate_rules()", &[]).await.unwrap().get(0);
+    assert!(rules >= 3 * 4, "every rule evaluated for every service without a raw row: {rules}");
+    tx.query("SELECT * FROM service_timeseries('1 hour', '1 minute')", &[]).await.unwrap();
 }

@@ -139,3 +139,22 @@ async fn rust_and_sql_latency_buckets_agree() {
     let bounds: Vec<f64> = c.query_one("SELECT latency_bounds()", &[]).await.unwrap().get(0);
     assert_eq!(bounds, logmon::ingest::rollup::LATENCY_BOUNDS.to_vec());
 }
+
+#[tokio::test]
+async fn a_migrate_into_a_pipe_prints_plain_text_without_notices() {
+    let db = fresh_db().await;
+    let c = connect(&url_for(&db.url, "postgres")).await;
+    let name = format!("{}_fresh", db.name);
+    c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["migrate", "--database-url", &url_for(&db.url, &name)])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("database is up to date"), "{err}");
+    assert!(!err.contains('\u{1b}'), "no ANSI colour codes when stderr is not a terminal: {err:?}");
+    assert!(!err.contains("NOTICE"), "a fresh migrate is quiet: {err}");
+    c.batch_execute(&format!("DROP DATABASE {name}")).await.unwrap();
+}

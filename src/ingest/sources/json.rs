@@ -33,37 +33,80 @@ impl BodyFormat {
     }
 }
 
+/// Most per-line errors reported for one NDJSON body; the rest are counted in a last entry.
+const MAX_LINE_ERRORS: usize = 100;
+
 /// The items of a body, each still raw JSON. Syntax errors name the item (NDJSON line) or the
-/// position in the body.
+/// position in the body. A JSON body that turns out to be NDJSON (one object per line, sent
+/// with a JSON content type, as several shippers do) is read as NDJSON.
 pub fn items(format: BodyFormat, body: &[u8]) -> Result<Vec<Value>, IngestError> {
     match format {
-        BodyFormat::Json => {
-            let v: Value = serde_json::from_slice(body).map_err(|e| IngestError::body(format!("invalid JSON: {e}")))?;
-            match v {
-                Value::Array(items) => Ok(items),
-                Value::Object(_) => Ok(vec![v]),
-                other => Err(IngestError::body(format!(
-                    "expected a JSON array of log objects or one log object, got {}",
-                    kind(&other)
-                ))),
-            }
-        }
-        BodyFormat::NdJson => {
-            let mut out = Vec::new();
-            let mut errors = Vec::new();
-            for line in body.split(|b| *b == b'\n') {
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.iter().all(|b| b.is_ascii_whitespace()) {
-                    continue;
-                }
-                match serde_json::from_slice::<Value>(line) {
-                    Ok(v) => out.push(v),
-                    Err(e) => errors.push(ItemError::new(out.len() + errors.len(), None, format!("invalid JSON: {e}"))),
-                }
-            }
-            if errors.is_empty() { Ok(out) } else { Err(IngestError::Invalid(errors)) }
-        }
+        BodyFormat::Json => match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Array(items)) => Ok(items),
+            Ok(v @ Value::Object(_)) => Ok(vec![v]),
+            Ok(other) => Err(IngestError::body(format!(
+                "expected a JSON array of log objects or one log object, got {}",
+                kind(&other)
+            ))),
+            Err(_) if looks_like_ndjson(body) => ndjson(body),
+            Err(e) => Err(IngestError::body(json_error(body, &e))),
+        },
+        BodyFormat::NdJson => ndjson(body),
     }
+}
+
+/// Non-empty NDJSON lines in `body`: how many items a refused NDJSON body held.
+pub fn line_count(body: &[u8]) -> usize {
+    body.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count()
+}
+
+fn ndjson(body: &[u8]) -> Result<Vec<Value>, IngestError> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let mut bad = 0usize;
+    let mut item = 0usize;
+    for (n, line) in body.split(|b| *b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                bad += 1;
+                if errors.len() < MAX_LINE_ERRORS {
+                    errors.push(ItemError::new(item, None, format!("line {}: {}", n + 1, json_error(line, &e))));
+                }
+            }
+        }
+        item += 1;
+    }
+    if bad > errors.len() {
+        errors.push(ItemError::body(format!("and {} more unreadable lines", bad - errors.len())));
+    }
+    if errors.is_empty() { Ok(out) } else { Err(IngestError::Invalid(errors)) }
+}
+
+/// serde_json's message, except for bytes that are not UTF-8, which it reports as a syntax error
+/// at a position that does not say so.
+fn json_error(text: &[u8], e: &serde_json::Error) -> String {
+    match std::str::from_utf8(text) {
+        Err(u) => format!("not valid UTF-8 (JSON text must be UTF-8): invalid byte at offset {}", u.valid_up_to()),
+        Ok(_) => format!("invalid JSON: {e}"),
+    }
+}
+
+/// Two or more lines, each starting with `{`: NDJSON sent as application/json.
+fn looks_like_ndjson(body: &[u8]) -> bool {
+    let mut lines = body.split(|b| *b == b'\n').map(|l| l.trim_ascii()).filter(|l| !l.is_empty());
+    let mut n = 0;
+    for l in lines.by_ref() {
+        if !l.starts_with(b"{") {
+            return false;
+        }
+        n += 1;
+    }
+    n >= 2
 }
 
 pub fn kind(v: &Value) -> &'static str {

@@ -55,8 +55,19 @@ pub fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceReques
                 .into())
         }
         Encoding::Json => {
-            let de = &mut serde_json::Deserializer::from_slice(body);
-            serde_path_to_error::deserialize(de).map_err(|e| {
+            let value: Value = serde_json::from_slice(body).map_err(|e| match std::str::from_utf8(body) {
+                Err(u) => {
+                    format!("body is not valid UTF-8 (OTLP/JSON must be): invalid byte at offset {}", u.valid_up_to())
+                }
+                Ok(_) => format!("body is not an OTLP/JSON ExportLogsServiceRequest: invalid JSON: {e}"),
+            })?;
+            if let Some((path, key)) = protobuf_spelling(&value, String::new()) {
+                return Err(format!(
+                    "at {path}: {key:?} is the protobuf field name; OTLP/JSON spells it {:?} (lowerCamelCase)",
+                    lower_camel(key)
+                ));
+            }
+            serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();
                 if path == "." {
                     format!("body is not an OTLP/JSON ExportLogsServiceRequest: {}", e.inner())
@@ -66,6 +77,62 @@ pub fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceReques
             })
         }
     }
+}
+
+/// The OTLP fields whose protobuf names (snake_case) differ from their OTLP/JSON names. The spec
+/// has receivers ignore unknown fields, so `{"resource_logs": ...}` would decode as an empty
+/// request and be answered 200 with nothing stored: these are refused instead, naming the field.
+const PROTOBUF_NAMES: &[&str] = &[
+    "resource_logs",
+    "scope_logs",
+    "log_records",
+    "schema_url",
+    "time_unix_nano",
+    "observed_time_unix_nano",
+    "severity_number",
+    "severity_text",
+    "dropped_attributes_count",
+    "trace_id",
+    "span_id",
+    "event_name",
+    "string_value",
+    "bool_value",
+    "int_value",
+    "double_value",
+    "array_value",
+    "kvlist_value",
+    "bytes_value",
+];
+
+/// The first key (and its path) spelled the protobuf way.
+fn protobuf_spelling(v: &Value, path: String) -> Option<(String, &str)> {
+    match v {
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            let here = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            if PROTOBUF_NAMES.contains(&k.as_str()) {
+                return Some((here, k.as_str()));
+            }
+            protobuf_spelling(x, here)
+        }),
+        Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| protobuf_spelling(x, format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+fn lower_camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut up = false;
+    for c in snake.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            out.push(c.to_ascii_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One log record as a `/logs` item, with where it came from in the request.
@@ -375,6 +442,27 @@ mod tests {
         assert!(decode(Encoding::Protobuf, b"\xff\xff\xff").is_err());
         let e = decode(Encoding::Json, br#" [{"service": "a", "level": "INFO"}]"#).unwrap_err();
         assert!(e.contains("POST /logs"), "a /logs body sent to /v1/logs gets a hint: {e}");
+    }
+
+    #[test]
+    fn protobuf_field_names_in_otlp_json_are_refused_with_the_json_spelling() {
+        let e = decode(Encoding::Json, br#"{"resource_logs": [{"scope_logs": [{"log_records": [{}]}]}]}"#).unwrap_err();
+        assert!(e.contains("resource_logs") && e.contains("\"resourceLogs\""), "{e}");
+        let e = decode(
+            Encoding::Json,
+            br#"{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"severity_text": "ERROR"}]}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("resourceLogs[0].scopeLogs[0].logRecords[0].severity_text"), "{e}");
+        assert!(e.contains("\"severityText\""), "{e}");
+        // a string value that happens to read like a field name is data, not a key
+        assert!(decode(Encoding::Json, br#"{"resourceLogs": [{"schemaUrl": "resource_logs"}]}"#).is_ok());
+    }
+
+    #[test]
+    fn invalid_utf8_is_named_as_such() {
+        let e = decode(Encoding::Json, b"{\"resourceLogs\": \"\xff\"}").unwrap_err();
+        assert!(e.contains("UTF-8"), "{e}");
     }
 
     #[test]
