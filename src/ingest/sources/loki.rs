@@ -10,6 +10,9 @@
 //! | the line (trailing whitespace and newline trimmed) | `message` |
 //! | a `status_code` / `latency_ms` label or structured metadata (numeric) | `status_code` / `latency_ms` |
 //! | every other label and structured metadata (metadata wins on a name clash) | `attrs` |
+//!
+//! Labels are looked at before structured metadata for `service` and `level`; a metadata
+//! `status_code` / `latency_ms` wins over a label of that name.
 use serde_json::{Map, Value};
 
 use crate::ingest::record::Level;
@@ -329,7 +332,7 @@ pub fn items(streams: &[Stream]) -> (Vec<Item>, Vec<(usize, String)>) {
                 continue;
             }
         };
-        let base: Map<String, Value> = labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let base = Base::of(labels);
         for (ei, e) in s.entries.iter().enumerate() {
             out.push(Item { stream: si, entry: ei, value: item(&base, e) });
         }
@@ -337,39 +340,86 @@ pub fn items(streams: &[Stream]) -> (Vec<Item>, Vec<(usize, String)>) {
     (out, bad)
 }
 
-fn item(labels: &Map<String, Value>, e: &Entry) -> Value {
-    let mut attrs = labels.clone();
-    for (k, v) in &e.metadata {
-        attrs.insert(k.clone(), Value::String(v.clone()));
+/// What a stream's labels decide for every line of it, worked out once per stream.
+struct Base {
+    service: Option<Value>,
+    level: Option<Level>,
+    numbers: Vec<(&'static str, Value)>,
+    /// The labels that did not become a field.
+    attrs: Map<String, Value>,
+}
+
+impl Base {
+    fn of(labels: &[(String, String)]) -> Base {
+        let mut attrs: Map<String, Value> = labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        Base {
+            service: take_service(&mut attrs),
+            level: take_level(&mut attrs),
+            numbers: take_numbers(&mut attrs),
+            attrs,
+        }
+    }
+}
+
+fn take_service(m: &mut Map<String, Value>) -> Option<Value> {
+    let k = SERVICE_KEYS.iter().find(|k| matches!(m.get(**k), Some(Value::String(s)) if !s.is_empty()))?;
+    m.remove(*k)
+}
+
+fn take_level(m: &mut Map<String, Value>) -> Option<Level> {
+    LEVEL_KEYS.iter().find_map(|k| {
+        let l = m.get(*k).and_then(Value::as_str).and_then(Level::parse)?;
+        m.remove(*k);
+        Some(l)
+    })
+}
+
+fn take_numbers(m: &mut Map<String, Value>) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    for k in ["status_code", "latency_ms"] {
+        if let Some(Value::String(s)) = m.get(k)
+            && let Some(n) = number(s)
+        {
+            m.remove(k);
+            out.push((k, n));
+        }
+    }
+    out
+}
+
+/// Labels decide service and level first, structured metadata after; metadata wins for
+/// status_code / latency_ms and for attrs of the same name.
+fn item(base: &Base, e: &Entry) -> Value {
+    let mut attrs = base.attrs.clone();
+    let mut service = base.service.clone();
+    let mut level = base.level;
+    let mut numbers = base.numbers.clone();
+    if !e.metadata.is_empty() {
+        let mut meta: Map<String, Value> =
+            e.metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        if service.is_none() {
+            service = take_service(&mut meta);
+        }
+        if level.is_none() {
+            level = take_level(&mut meta);
+        }
+        for (k, n) in take_numbers(&mut meta) {
+            numbers.retain(|(old, _)| *old != k);
+            numbers.push((k, n));
+        }
+        attrs.extend(meta);
     }
     let mut obj = Map::new();
-    let service = SERVICE_KEYS
-        .iter()
-        .find(|k| matches!(attrs.get(**k), Some(Value::String(s)) if !s.is_empty()))
-        .and_then(|k| attrs.remove(*k));
     obj.insert("service".into(), service.unwrap_or_else(|| Value::String("unknown_service".into())));
-    let level = LEVEL_KEYS
-        .iter()
-        .find_map(|k| {
-            let l = attrs.get(*k).and_then(Value::as_str).and_then(Level::parse)?;
-            attrs.remove(*k);
-            Some(l)
-        })
-        .or_else(|| level_in_line(&e.line))
-        .unwrap_or(Level::Info);
+    let level = level.or_else(|| level_in_line(&e.line)).unwrap_or(Level::Info);
     obj.insert("level".into(), Value::String(level.as_str().into()));
     if e.nanos != 0 {
         obj.insert("ts".into(), timestamp(e.nanos));
     }
     // Shippers leave the line's newline on (the Docker driver) or pad it (winston-loki).
     obj.insert("message".into(), Value::String(e.line.trim_end().to_string()));
-    for k in ["status_code", "latency_ms"] {
-        if let Some(Value::String(s)) = attrs.get(k)
-            && let Some(n) = number(s)
-        {
-            attrs.remove(k);
-            obj.insert(k.into(), n);
-        }
+    for (k, n) in numbers {
+        obj.insert(k.into(), n);
     }
     if !attrs.is_empty() {
         obj.insert("attrs".into(), Value::Object(attrs));
@@ -494,6 +544,33 @@ mod tests {
             assert_eq!(items[0].value["service"], labels[n - 1].1);
             assert_eq!(items[0].value.get("ts"), None, "no timestamp: arrival time");
         }
+    }
+
+    #[test]
+    fn labels_decide_service_and_level_before_structured_metadata() {
+        let meta = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let s = Stream {
+            selector: String::new(),
+            labels: Ok(vec![meta("app", "from-label"), meta("latency_ms", "5")]),
+            entries: vec![
+                Entry {
+                    nanos: 0,
+                    line: "x".into(),
+                    metadata: vec![meta("service_name", "from-meta"), meta("level", "warn"), meta("latency_ms", "7.5")],
+                },
+                Entry { nanos: 0, line: "level=error y".into(), metadata: vec![] },
+            ],
+        };
+        let (got, _) = items(&[s]);
+        assert_eq!(
+            got[0].value,
+            json!({"service": "from-label", "level": "WARN", "message": "x", "latency_ms": 7.5,
+                   "attrs": {"service_name": "from-meta"}})
+        );
+        assert_eq!(
+            got[1].value,
+            json!({"service": "from-label", "level": "ERROR", "message": "level=error y", "latency_ms": 5})
+        );
     }
 
     #[test]
