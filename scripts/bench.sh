@@ -6,6 +6,8 @@
 #                                    queue kept full: sent = stored)
 #   scripts/bench.sh stats           /stats p50/p99 at 10M rows vs the naive count(*) over raw rows
 #   scripts/bench.sh detect          detection latency and tick cost at 1M vs 10M rows
+#   scripts/bench.sh patterns [DIR]  template extraction: ns/line and grouping accuracy (corpus,
+#                                    LogHub 2k samples in DIR if given, generator), SQL twin us/row
 #
 # Uses the private cluster (scripts/pg.sh) unless DATABASE_URL is set; works in a database
 # named logmon_bench that it recreates.
@@ -18,7 +20,7 @@ ADMIN_URL=$DATABASE_URL
 BENCH_URL=${ADMIN_URL%/*}/logmon_bench
 WORK=.data/bench
 mkdir -p "$WORK"
-cargo build --release --quiet --bin logmon --example ingest_load --example detect_bench
+cargo build --release --quiet --bin logmon --example ingest_load --example detect_bench --example pattern_bench
 BIN=target/release/logmon
 LOAD=target/release/examples/ingest_load
 DETECT=target/release/examples/detect_bench
@@ -176,9 +178,18 @@ print(f"ratio naive / p99: {naive / p(t, .99):.0f}x  (naive / p50: {naive / p(t,
 PY
 }
 
+bench_patterns() {
+  echo "== patterns: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
+  fresh_db
+  local loghub=()
+  [ -n "${1:-}" ] && loghub=(--loghub "$1")
+  target/release/examples/pattern_bench "${loghub[@]}" --db "$BENCH_URL"
+}
+
 case "${1:-}" in
   ingest) shift; bench_ingest "$@" ;;
   stats) bench_stats ;;
   detect) bench_detect ;;
-  *) echo "usage: $0 ingest [ROWS] | stats | detect" >&2; exit 2 ;;
+  patterns) shift; bench_patterns "$@" ;;
+  *) echo "usage: $0 ingest [ROWS] | stats | detect | patterns [LOGHUB_DIR]" >&2; exit 2 ;;
 esac

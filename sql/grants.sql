@@ -63,3 +63,12 @@ REVOKE EXECUTE ON FUNCTION create_silence(jsonb, timestamptz, text, text, timest
     expire_silence(uuid, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION create_silence(jsonb, timestamptz, text, text, timestamptz, text[], time, time, text, uuid),
     expire_silence(uuid, text) TO logmon_operator, logmon_detector;
+
+-- Searching raw logs: readers (the API, analysts) only.
+REVOKE EXECUTE ON FUNCTION search_logs(text, text, timestamptz, timestamptz, text, text, double precision, jsonb, bigint,
+                                       int, boolean, text, text[], interval),
+                           incident_logs(bigint, int, text, text, text, double precision, jsonb, bigint, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION search_logs(text, text, timestamptz, timestamptz, text, text, double precision, jsonb, bigint,
+                                      int, boolean, text, text[], interval),
+                          incident_logs(bigint, int, text, text, text, double precision, jsonb, bigint, boolean)
+    TO logmon_reader, logmon_detector;

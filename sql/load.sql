@@ -33,4 +33,7 @@
 \ir claim_notifications.sql
 \ir record_delivery.sql
 \ir prune_notifications.sql
+\ir log_template.sql
+\ir search_logs.sql
+\ir incident_logs.sql
 \ir grants.sql

@@ -64,6 +64,7 @@ pub struct TrafficArgs {
     #[arg(long, env = "LOGMON_DURATION", value_parser = crate::generator::scenario::parse_duration)]
     pub duration: Option<Duration>,
     /// A failure scenario, repeatable: error-burst:SERVICE:at=60s:for=30s[:rate=0.5],
+    /// new-error:SERVICE:at=..:for=..[:rate=0.001] (a novel error message),
     /// latency:SERVICE:at=..:for=..:x5, outage:SERVICE:at=..:for=... Without any, a demo schedule
     /// (one of each every 10 minutes) runs; `--scenario none` sends normal traffic only.
     #[arg(long = "scenario", env = "LOGMON_SCENARIO", value_delimiter = ';')]
@@ -221,6 +222,9 @@ pub struct CollectorArgs {
     /// Seconds a client may take to send a request body.
     #[arg(long, env = "LOGMON_BODY_TIMEOUT", default_value_t = 30)]
     pub body_timeout: u64,
+    /// Most lines one NDJSON export of GET /logs streams (a capped export says so in its last line).
+    #[arg(long, env = "LOGMON_MAX_EXPORT_ROWS", default_value_t = 100_000)]
+    pub max_export_rows: usize,
     /// Seconds a client may take to send a request's headers.
     #[arg(long, env = "LOGMON_HEADER_TIMEOUT", default_value_t = 10)]
     pub header_timeout: u64,
@@ -257,6 +261,7 @@ impl CollectorArgs {
             limits: crate::api::ApiLimits {
                 max_body_bytes: self.max_body_bytes,
                 body_timeout: Duration::from_secs(self.body_timeout),
+                max_export_rows: self.max_export_rows.max(1),
                 ingest_token: self.ingest_token.as_deref().filter(|t| !t.is_empty()).map(crate::api::auth::Secret::new),
                 admin_token: self.admin_token.as_deref().filter(|t| !t.is_empty()).map(crate::api::auth::Secret::new),
             },

@@ -11,6 +11,7 @@ pub mod generator;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;
+pub mod pattern;
 pub mod syslog;
 pub mod telemetry;
 pub mod up;

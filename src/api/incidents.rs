@@ -112,6 +112,23 @@ pub fn routes(state: &AppState) -> super::Routes {
         warp::path!("incidents").and(warp::get()).and(warp::query::<Query>()).and(super::with_state(state)).then(list);
     let one = warp::path("incidents").and(params::path_id("id"));
     let get = one.clone().and(warp::path::end()).and(warp::get()).and(super::with_state(state)).then(get);
+    let lines = one
+        .clone()
+        .and(warp::path("logs"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::query::<Vec<(String, String)>>())
+        .and(warp::header::optional::<String>("accept"))
+        .and(super::with_state(state))
+        .then(|id, pairs, accept, state| {
+            super::search::get(
+                super::search::Source::Incident(id),
+                format!("/incidents/{id}/logs"),
+                pairs,
+                accept,
+                state,
+            )
+        });
     let ack = one
         .clone()
         .and(warp::path("ack"))
@@ -133,5 +150,5 @@ pub fn routes(state: &AppState) -> super::Routes {
         .and(warp::body::stream())
         .and(super::with_state(state))
         .then(transition);
-    list.or(get).unify().or(ack).unify().or(resolve).unify().boxed()
+    list.or(get).unify().or(lines).unify().or(ack).unify().or(resolve).unify().boxed()
 }

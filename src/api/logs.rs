@@ -75,7 +75,15 @@ where
 
 pub fn routes(state: &AppState) -> super::Routes {
     use warp::Filter;
-    warp::path!("logs")
+    let search = warp::path!("logs")
+        .and(warp::get())
+        .and(warp::query::<Vec<(String, String)>>())
+        .and(warp::header::optional::<String>("accept"))
+        .and(super::with_state(state))
+        .then(|pairs, accept, state| {
+            super::search::get(super::search::Source::All, "/logs".into(), pairs, accept, state)
+        });
+    let ingest = warp::path!("logs")
         .and(warp::post())
         .and(super::auth::require(state.limits.ingest_token.clone(), "ingestion"))
         .and(warp::header::optional::<String>("content-type"))
@@ -83,6 +91,6 @@ pub fn routes(state: &AppState) -> super::Routes {
         .and(super::body::declared_within(state.limits.max_body_bytes))
         .and(warp::body::stream())
         .and(super::with_state(state))
-        .then(post)
-        .boxed()
+        .then(post);
+    search.or(ingest).unify().boxed()
 }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod params;
 pub mod root;
+pub mod search;
 pub mod server;
 pub mod silences;
 pub mod stats;
@@ -45,6 +46,8 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     /// How long a client may take to send its body.
     pub body_timeout: std::time::Duration,
+    /// Most lines one NDJSON export of GET /logs may stream.
+    pub max_export_rows: usize,
     /// Bearer token required by POST /logs (None: open).
     pub ingest_token: Option<auth::Secret>,
     /// Bearer token required by the lifecycle endpoints (None: open).
@@ -56,6 +59,7 @@ impl Default for ApiLimits {
         ApiLimits {
             max_body_bytes: 16 * 1024 * 1024,
             body_timeout: std::time::Duration::from_secs(30),
+            max_export_rows: 100_000,
             ingest_token: None,
             admin_token: None,
         }
@@ -73,9 +77,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/health"),
     ("POST", "/logs"),
+    ("GET", "/logs"),
     ("POST", "/v1/logs"),
     ("GET", "/incidents"),
     ("GET", "/incidents/{id}"),
+    ("GET", "/incidents/{id}/logs"),
     ("POST", "/incidents/{id}/ack"),
     ("POST", "/incidents/{id}/resolve"),
     ("GET", "/stats"),
