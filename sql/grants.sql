@@ -7,7 +7,8 @@
 -- SECURITY DEFINER with a fixed search_path, and executable only by the roles that need them.
 GRANT USAGE ON SCHEMA public TO logmon_ingest, logmon_reader, logmon_operator, logmon_detector;
 
-GRANT INSERT ON logs, log_rollup TO logmon_ingest;
+GRANT INSERT ON logs, log_rollup, log_pattern_counts, log_patterns TO logmon_ingest;
+GRANT SELECT (service, pattern_id) ON log_patterns TO logmon_ingest;
 -- the collector COPYs into the partitions themselves (ensure_partitions() grants new ones)
 DO $$
 DECLARE
@@ -22,7 +23,7 @@ GRANT SELECT ON logmon_settings TO logmon_ingest;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO logmon_reader, logmon_detector;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON incidents, incident_events, notification_outbox, notification_deliveries, alert_state,
-    detector_heartbeat, log_rollup, log_rollup_minute TO logmon_detector;
+    detector_heartbeat, log_rollup, log_rollup_minute, log_pattern_counts, log_patterns TO logmon_detector;
 GRANT UPDATE ON rollup_state TO logmon_detector;
 
 -- Functions that run with their owner's rights must not resolve names through the caller's

@@ -10,7 +10,7 @@ DROP FUNCTION IF EXISTS logs_rollup_trigger();
 CREATE OR REPLACE FUNCTION logs_rollup_statement() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    cols constant text := 'ts, service, level, latency_ms';
+    cols constant text := 'ts, service, level, latency_ms, message, pattern_id';
     src text := CASE TG_OP
         WHEN 'INSERT' THEN format('SELECT 1 AS sign, %s FROM new_rows', cols)
         WHEN 'DELETE' THEN format('SELECT -1 AS sign, %s FROM old_rows', cols)
@@ -32,13 +32,36 @@ BEGIN
                coalesce(sum(x.sign) FILTER (WHERE b.i = 14), 0), coalesce(sum(x.sign) FILTER (WHERE b.i = 15), 0)
         FROM (%s) x, LATERAL (SELECT width_bucket(x.latency_ms, latency_bounds()) AS i) b
         GROUP BY 1, 2$q$, src);
+    -- Pattern counts and catalogue. Rows written by SQL carry no pattern_id: it is computed
+    -- here with log_pattern_id(), the SQL twin of the collector's extractor.
+    EXECUTE format($q$
+        WITH r AS MATERIALIZED (
+            SELECT * FROM (%s) r WHERE r.message IS NOT NULL
+        ), ids AS (
+            -- once per distinct message: logs repeat themselves, the SQL twin costs tens of µs
+            SELECT m.message, log_pattern_id(m.message) AS p
+            FROM (SELECT DISTINCT r.message FROM r WHERE r.pattern_id IS NULL) m
+        ), x AS MATERIALIZED (
+            SELECT r.sign, r.service, r.level, r.ts, r.message, coalesce(r.pattern_id, ids.p) AS p
+            FROM r LEFT JOIN ids ON r.pattern_id IS NULL AND ids.message = r.message
+        ), counts AS (
+            INSERT INTO log_pattern_counts (service, pattern_id, level, bucket, count)
+            SELECT x.service, x.p, x.level, date_trunc('minute', x.ts), sum(x.sign) FROM x
+            GROUP BY 1, 2, 3, 4 HAVING sum(x.sign) <> 0
+        )
+        INSERT INTO log_patterns (service, pattern_id, template, example, first_seen, last_seen)
+        SELECT d.service, d.p, log_template(d.message), d.message, date_trunc('minute', d.ts), date_trunc('minute', d.ts)
+        FROM (SELECT DISTINCT ON (x.service, x.p) x.service, x.p, x.message, x.ts FROM x WHERE x.sign > 0
+              ORDER BY x.service, x.p, x.ts) d
+        ON CONFLICT (service, pattern_id) DO NOTHING$q$, src);
     PERFORM pg_notify('logmon_ingest', '');
     RETURN NULL;
 END $$;
 
 COMMENT ON FUNCTION logs_rollup_statement() IS
-  'Keeps log_rollup exact for rows written to logs by SQL: one delta row per (service, second) per statement, '
-  'from the statement''s transition tables. After a DELETE or UPDATE, latency_max is an upper bound.';
+  'Keeps log_rollup and log_pattern_counts exact for rows written to logs by SQL: one delta row per (service, second) '
+  'and per (service, pattern, level, minute) per statement, from the statement''s transition tables, and catalogue rows '
+  'for new patterns. After a DELETE or UPDATE, latency_max is an upper bound.';
 
 CREATE OR REPLACE TRIGGER logs_rollup_insert AFTER INSERT ON logs
 REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION logs_rollup_statement();
@@ -52,6 +75,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM log_rollup;
     DELETE FROM log_rollup_minute;
+    DELETE FROM log_pattern_counts;
     RETURN NULL;
 END $$;
 

@@ -126,13 +126,18 @@ BEGIN
         CASE WHEN search_logs.attrs IS NOT NULL THEN format(
             'NOT EXISTS (SELECT 1 FROM jsonb_each_text(%L::jsonb) f WHERE l.attrs ->> f.key IS DISTINCT FROM f.value)',
             search_logs.attrs) END,
-        CASE WHEN pattern IS NOT NULL THEN format('l.pattern_id = %s', pattern) END,
+        CASE WHEN pattern IS NOT NULL THEN format('coalesce(l.pattern_id, log_pattern_id(l.message)) = %s', pattern) END,
         CASE WHEN c_ts IS NOT NULL THEN format('(l.ts, l.tableoid, l.ctid) %s (%L::timestamptz, %s::oid, %L::tid)',
                                               CASE WHEN newest_first THEN '<' ELSE '>' END, c_ts, c_part, c_tid) END,
         'true');
     order_by := CASE WHEN newest_first THEN 'l.ts DESC, l.tableoid DESC, l.ctid DESC' ELSE 'l.ts, l.tableoid, l.ctid' END;
-    query := 'SELECT l.ts, l.service, l.level, l.message, l.latency_ms, l.status_code, l.attrs, l.received_at, l.pattern_id,
-                     NULL::text, log_cursor(l.ts, l.tableoid, l.ctid)
+    -- Lines written by SQL carry no pattern_id: log_pattern_id(), the SQL twin, gives the same.
+    -- The template comes from the catalogue (a subquery evaluated after ORDER BY ... LIMIT).
+    query := 'SELECT l.ts, l.service, l.level, l.message, l.latency_ms, l.status_code, l.attrs, l.received_at,
+                     coalesce(l.pattern_id, log_pattern_id(l.message)),
+                     (SELECT p.template FROM log_patterns p
+                      WHERE p.service = l.service AND p.pattern_id = coalesce(l.pattern_id, log_pattern_id(l.message))),
+                     log_cursor(l.ts, l.tableoid, l.ctid)
               FROM logs l WHERE l.ts >= $1 AND l.ts < $2 AND ' || filters || ' ORDER BY ' || order_by || ' LIMIT $3';
 
     IF errors_only AND svc IS NOT NULL THEN

@@ -54,8 +54,12 @@ async fn get_inner(id: i64, state: &AppState) -> Result<Response, ApiError> {
         .iter()
         .map(|r| IncidentEvent { id: r.get(0), at: r.get(1), event: r.get(2), actor: r.get(3), details: r.get(4) })
         .collect();
+    // what it is made of: top patterns against the hour before, status codes, sample lines
+    let context: serde_json::Value =
+        client.query_one(&client.prepare_cached("SELECT incident_context($1)").await?, &[&id]).await?.get(0);
     let mut body = serde_json::to_value(Incident::from_row(&row)).map_err(|e| ApiError::Internal(e.to_string()))?;
     body["events"] = json!(events);
+    body["context"] = context;
     Ok(warp::reply::json(&body).into_response())
 }
 

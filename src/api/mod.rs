@@ -13,6 +13,7 @@ pub mod loki;
 pub mod metrics;
 pub mod otlp;
 pub mod params;
+pub mod patterns;
 pub mod root;
 pub mod search;
 pub mod server;
@@ -85,6 +86,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{id}/ack"),
     ("POST", "/incidents/{id}/resolve"),
     ("GET", "/stats"),
+    ("GET", "/patterns"),
     ("GET", "/timeseries"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
@@ -127,6 +129,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .or(incidents::routes(&state))
         .unify()
         .or(stats::routes(&state))
+        .unify()
+        .or(patterns::routes(&state))
         .unify()
         .or(timeseries::routes(&state))
         .unify()

@@ -19,12 +19,15 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::{Client, Statement};
 
 use super::LogRecord;
+use super::pattern_counts::{Known, PatternDeltas};
 use super::rollup::Deltas;
 use crate::db::{self, DbError};
 
-const COPY_COLUMNS: &str = "(ts, service, level, status_code, latency_ms, message, attrs)";
-const TYPES: &[Type] = &[Type::TIMESTAMPTZ, Type::TEXT, Type::TEXT, Type::INT4, Type::FLOAT8, Type::TEXT, Type::JSONB];
+const COPY_COLUMNS: &str = "(ts, service, level, status_code, latency_ms, message, attrs, pattern_id)";
+const TYPES: &[Type] =
+    &[Type::TIMESTAMPTZ, Type::TEXT, Type::TEXT, Type::INT4, Type::FLOAT8, Type::TEXT, Type::JSONB, Type::INT8];
 const ROLLUP_SQL: &str = "SELECT record_rollup($1, $2, $3, $4, $5, $6, $7, $8)";
+const PATTERNS_SQL: &str = "SELECT record_patterns($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -67,6 +70,9 @@ pub struct CopySink {
     /// `COPY <partition>` statements, prepared on first use.
     copies: Mutex<HashMap<String, Statement>>,
     rollup: Statement,
+    patterns: Statement,
+    /// Patterns this connection has put in the catalogue already.
+    known: Mutex<Known>,
 }
 
 impl CopySink {
@@ -74,7 +80,14 @@ impl CopySink {
         let client = db::connect(url).await?;
         client.batch_execute("SET application_name = 'logmon-writer'").await?;
         let rollup = client.prepare(ROLLUP_SQL).await?;
-        Ok(CopySink { client, copies: Mutex::new(HashMap::new()), rollup })
+        let patterns = client.prepare(PATTERNS_SQL).await?;
+        Ok(CopySink {
+            client,
+            copies: Mutex::new(HashMap::new()),
+            rollup,
+            patterns,
+            known: Mutex::new(Known::default()),
+        })
     }
 
     pub fn is_closed(&self) -> bool {
@@ -134,6 +147,7 @@ impl CopySink {
             statements.push(self.copy_statement(partition).await?);
         }
         let mut deltas = Deltas::default();
+        let mut pattern_deltas = PatternDeltas::default();
         let mut rows = 0u64;
         let mut begun = false;
         for (stmt, records) in statements.iter().zip(parts.values()) {
@@ -148,9 +162,19 @@ impl CopySink {
             for r in records {
                 writer
                     .as_mut()
-                    .write(&[&r.ts, &r.service, &r.level.as_str(), &r.status_code, &r.latency_ms, &r.message, &r.attrs])
+                    .write(&[
+                        &r.ts,
+                        &r.service,
+                        &r.level.as_str(),
+                        &r.status_code,
+                        &r.latency_ms,
+                        &r.message,
+                        &r.attrs,
+                        &r.pattern_id,
+                    ])
                     .await?;
                 deltas.add(r);
+                pattern_deltas.add(r, &self.known.lock().expect("known patterns"));
                 rows += 1;
             }
             // Dropping the writer without finish() would discard the batch silently (FIELD-NOTES).
@@ -168,11 +192,27 @@ impl CopySink {
             &c.latency_maxes,
             &c.hists,
         ];
+        let p = pattern_deltas.columns();
+        let pattern_params: [&(dyn postgres_types::ToSql + Sync); 10] = [
+            &p.services,
+            &p.ids,
+            &p.levels,
+            &p.buckets,
+            &p.counts,
+            &p.new_services,
+            &p.new_ids,
+            &p.new_templates,
+            &p.new_examples,
+            &p.new_first,
+        ];
         let rollup = self.client.execute(&self.rollup, &params);
-        // COMMIT after a failed statement would roll back and still "succeed": check both.
-        let (rolled, committed) = tokio::join!(rollup, self.client.batch_execute("COMMIT"));
+        let patterns = self.client.execute(&self.patterns, &pattern_params);
+        // COMMIT after a failed statement would roll back and still "succeed": check all three.
+        let (rolled, counted, committed) = tokio::join!(rollup, patterns, self.client.batch_execute("COMMIT"));
         rolled?;
+        counted?;
         committed?;
+        pattern_deltas.remember(&mut self.known.lock().expect("known patterns"));
         Ok(rows)
     }
 

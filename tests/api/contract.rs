@@ -19,9 +19,7 @@ async fn every_documented_operation_answers_as_the_openapi_document_says() {
         .arg("--config-file")
         .arg(&config)
         .args(["run", &app.url("/openapi.json"), "--max-examples", "25"])
-        // one worker: schemathesis's workers are threads sharing Hypothesis's caches, which are not
-        // thread-safe; with two, a race inside Hypothesis (a KeyError in its lambda-source cache)
-        // fails random operations as "Runtime Error" in about one run of three
+        // one worker: Hypothesis's lambda-source cache is not thread-safe (a second worker made runs flaky)
         .args(["--generation-deterministic", "--no-color", "--workers", "1"])
         // Hypothesis's health checks time how fast data is generated: on a loaded CI machine that
         // measures the machine, not logmon

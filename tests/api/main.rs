@@ -17,6 +17,7 @@ mod ingest;
 mod loki;
 mod notify;
 mod otlp;
+mod pattern_counts;
 mod patterns;
 mod read_api;
 mod receiver;
