@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks. Every figure is printed next to a baseline measured in the same run.
 #
-#   scripts/bench.sh ingest [ROWS]   raw psql \copy vs logmon over HTTP (batch 1000 and 30, 16 connections)
+#   scripts/bench.sh ingest [ROWS]   raw psql \copy vs logmon over HTTP (batch 1000 and 30, 16 connections),
+#                                    OTLP, Loki push, Elasticsearch bulk, syslog over TCP (one connection, and a
+#                                    queue kept full: sent = stored)
 #   scripts/bench.sh stats           /stats p50/p99 at 10M rows vs the naive count(*) over raw rows, and
 #                                    with rows arriving out of order / right after a plain \copy
 #   scripts/bench.sh detect          detection latency and tick cost at 1M vs 10M rows, and with rows
@@ -54,8 +56,10 @@ fresh_db() {
 
 rows_in_db() { psql "$BENCH_URL" -qAtX -c "SELECT count(*) FROM logs"; }
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
 start_collector() {
-  local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  local port; port=$(free_port)
   RUST_LOG=warn $BIN collector --database-url "$BENCH_URL" --listen "127.0.0.1:$port" "$@" &
   COLLECTOR_PID=$!
   COLLECTOR_URL="http://127.0.0.1:$port"
@@ -76,14 +80,19 @@ bench_ingest() {
   chmod a+r "$tsv"
 
   echo "== ingest: $rows rows, $(nproc) cores, $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
-  # (a) the physical baseline: psql \copy of the same rows into the same schema, straight into the
-  # day's partition, as the collector writes (it writes its rollup itself; the statement triggers
-  # on logs that do that for SQL writers see neither).
+  # (a) the physical baseline: psql \copy of the same rows into the same schema, straight into
+  # their hourly partitions, as the collector writes (it writes its rollup itself; the statement
+  # triggers on logs that do that for SQL writers see neither). The rows are split by hour first.
   fresh_db
-  local t0 t1 a part
-  part=$(psql "$BENCH_URL" -qAtX -c "SELECT log_partition_for(now())")
+  local t0 t1 a hour
+  rm -f "$WORK"/hour-*.tsv
+  awk -v dir="$WORK" '{ print > (dir "/hour-" substr($1, 1, 13) ".tsv") }' "$tsv"
+  chmod a+r "$WORK"/hour-*.tsv
   t0=$(date +%s.%N)
-  psql "$BENCH_URL" -qX -c "\\copy $part (ts, service, level, status_code, latency_ms, message, attrs) FROM '$tsv'"
+  for f in "$WORK"/hour-*.tsv; do
+    hour=$(basename "$f" .tsv); hour=${hour#hour-}
+    psql "$BENCH_URL" -qX -c "\\copy $(psql "$BENCH_URL" -qAtX -c "SELECT log_partition_holding('$hour:00:00Z')") (ts, service, level, status_code, latency_ms, message, attrs) FROM '$f'"
+  done
   t1=$(date +%s.%N)
   a=$(python3 -c "print(round($rows / ($t1 - $t0)))")
   [ "$(rows_in_db)" = "$rows" ] || { echo "baseline lost rows" >&2; exit 1; }
@@ -91,19 +100,39 @@ bench_ingest() {
 
   local results=()
   # (b) and (c): POST /logs (JSON) at two batch sizes; (d): POST /v1/logs (OTLP protobuf)
-  for run in "b 1000 /logs" "c 30 /logs" "d 1000 /v1/logs"; do
-    local label batch path; read -r label batch path <<<"$run"
-    local otlp=(); [ "$path" = /v1/logs ] && otlp=(--otlp)
+  # (e): POST /loki/api/v1/push (protobuf + snappy); (f): POST /_bulk (Elasticsearch NDJSON)
+  for run in "b 1000 /logs" "c 30 /logs" "d 1000 /v1/logs --otlp" "e 1000 /loki/api/v1/push --loki" "f 1000 /_bulk --es"; do
+    local label batch path kind; read -r label batch path kind <<<"$run"
+    local flags=(); [ -n "$kind" ] && flags=("$kind")
     fresh_db
     start_collector
-    local out; out=$($LOAD send --ndjson "$nd" --url "$COLLECTOR_URL$path" --batch "$batch" --conns 16 "${otlp[@]}")
+    local out; out=$($LOAD send --ndjson "$nd" --url "$COLLECTOR_URL$path" --batch "$batch" --conns 16 "${flags[@]}")
     local rss; rss=$(peak_rss_mb)
     stop_collector
     local got acked rate
     got=$(rows_in_db); acked=$(json_field "$out" rows); rate=$(json_field "$out" rows_per_s)
     [ "$got" = "$acked" ] || { echo "LOST ROWS: acked $acked, stored $got" >&2; exit 1; }
-    printf '(%s) logmon %-8s batch %-4s x 16 conns: %s rows/s  ratio to (a): %s  peak RSS %s MB  retries %s  (acked %s = stored %s)\n' \
+    printf '(%s) logmon %-18s batch %-4s x 16 conns: %s rows/s  ratio to (a): %s  peak RSS %s MB  retries %s  (acked %s = stored %s)\n' \
       "$label" "$path" "$batch" "$rate" "$(python3 -c "print(f'{$rate / $a:.2f}')")" "$rss" "$(json_field "$out" retries)" "$acked" "$got"
+  done
+
+  # (g) syslog over TCP, one connection, octet-counted RFC 5424; (h) the same rows over 4
+  # connections into a queue of 1,000 rows and one writer, so the queue is full most of the time
+  # and connections must wait: every line sent must be stored.
+  for run in "g 1 200000" "h 4 1000"; do
+    local label conns queue; read -r label conns queue <<<"$run"
+    fresh_db
+    local sport; sport=$(free_port)
+    start_collector --syslog-tcp "127.0.0.1:$sport" --max-queued-rows "$queue" $([ "$label" = h ] && echo --writers 1)
+    local out; out=$($LOAD syslog --ndjson "$nd" --addr "127.0.0.1:$sport" --conns "$conns" --metrics "$COLLECTOR_URL/metrics")
+    local deferred; deferred=$(curl -s "$COLLECTOR_URL/metrics" | sed -n 's/^logmon_ingest_source_rows_total{source="syslog_tcp",outcome="deferred"} //p')
+    local rss; rss=$(peak_rss_mb)
+    stop_collector
+    local got sent rate
+    got=$(rows_in_db); sent=$(json_field "$out" sent); rate=$(json_field "$out" rows_per_s)
+    [ "$got" = "$sent" ] || { echo "LOST SYSLOG LINES: sent $sent, stored $got" >&2; exit 1; }
+    printf '(%s) logmon syslog TCP, %s conn(s), queue %-6s: %s rows/s  ratio to (a): %s  peak RSS %s MB  lines that waited for the queue: %s  (sent %s = stored %s)\n' \
+      "$label" "$conns" "$queue" "$rate" "$(python3 -c "print(f'{$rate / $a:.2f}')")" "$rss" "${deferred:-0}" "$sent" "$got"
   done
 }
 

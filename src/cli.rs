@@ -237,6 +237,13 @@ pub struct CollectorArgs {
     /// Bearer token required by POST /incidents/{id}/ack and /resolve (default: none required).
     #[arg(long, env = "LOGMON_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Accept syslog over TCP on this address (RFC 5424 / 3164, octet-counted or newline
+    /// framing), e.g. 0.0.0.0:6514. Default: off.
+    #[arg(long, env = "LOGMON_SYSLOG_TCP")]
+    pub syslog_tcp: Option<SocketAddr>,
+    /// Accept syslog over UDP on this address, e.g. 0.0.0.0:5514. Default: off.
+    #[arg(long, env = "LOGMON_SYSLOG_UDP")]
+    pub syslog_udp: Option<SocketAddr>,
 }
 
 impl CollectorArgs {
@@ -262,6 +269,14 @@ impl CollectorArgs {
             server: crate::api::server::ServerLimits {
                 max_connections: self.max_connections,
                 header_timeout: Duration::from_secs(self.header_timeout.max(1)),
+            },
+            syslog: crate::syslog::SyslogConfig {
+                tcp: self.syslog_tcp,
+                udp: self.syslog_udp,
+                // a batch must fit the queue budget and the item limit, or it could never be stored
+                max_batch: 4096.min(self.max_queued_rows).min(self.max_items).max(1),
+                max_connections: self.max_connections,
+                ..Default::default()
             },
         }
     }

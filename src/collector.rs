@@ -13,6 +13,7 @@ use crate::ingest::batcher::{Batcher, BatcherConfig};
 use crate::ingest::pipeline::{IngestLimits, Pipeline};
 use crate::ingest::validate::TsRange;
 use crate::metrics::Metrics;
+use crate::syslog;
 
 #[derive(Debug, Clone)]
 pub struct CollectorConfig {
@@ -23,6 +24,7 @@ pub struct CollectorConfig {
     pub limits: ApiLimits,
     pub ingest: IngestLimits,
     pub server: crate::api::server::ServerLimits,
+    pub syslog: crate::syslog::SyslogConfig,
 }
 
 pub async fn run(
@@ -37,12 +39,26 @@ pub async fn run(
     tokio::spawn(compact(pool.clone()));
 
     let pipeline = Pipeline::new(batcher, cfg.ingest.clone(), ts_range, metrics.clone());
-    let state = AppState { pool, pipeline, metrics, limits: Arc::new(cfg.limits.clone()) };
+    // One stop signal for the HTTP server and the syslog listeners. The syslog sockets are bound
+    // first, so that once HTTP answers every listener does.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let syslog =
+        syslog::Listeners::start(cfg.syslog.clone(), pipeline.clone(), metrics.clone(), stop_rx.clone()).await?;
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let state = AppState { pool, pipeline, metrics, limits: Arc::new(cfg.limits.clone()) };
     tracing::info!(%addr, "collector listening on http://{addr}");
-    api::server::serve(api::routes(state), listener, cfg.server.clone(), shutdown).await;
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stopped = stop_rx.clone();
+    let stopped = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    api::server::serve(api::routes(state), listener, cfg.server.clone(), stopped).await;
+    syslog.join().await;
     tracing::info!("collector stopped");
     Ok(())
 }

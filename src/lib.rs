@@ -1,5 +1,5 @@
 //! logmon: log ingestion and incident detection on PostgreSQL. The module tree follows the data:
-//! `api` (HTTP) -> `ingest` (decode, validate, group commit, COPY) -> PostgreSQL (`sql/`) ->
+//! `api` (HTTP) and `syslog` (TCP/UDP listeners) -> `ingest` (decode, validate, group commit, COPY) -> PostgreSQL (`sql/`) ->
 //! `detector` (thin loop around `detect_incidents()`) -> `notify` (outbox -> webhooks, Slack,
 //! Alertmanager).
 pub mod api;
@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod notify;
 pub mod pattern;
+pub mod syslog;
 pub mod telemetry;
 pub mod up;
 

@@ -58,10 +58,19 @@ where
     let items = json::items(format, &raw).inspect_err(|_| {
         // a refused body's lines count as rejected rows (an unreadable JSON text has no rows to count)
         if format == BodyFormat::NdJson || raw.first() == Some(&b'{') {
-            state.metrics.rejected_rows(json::line_count(&raw));
+            let n = json::line_count(&raw);
+            state.metrics.rejected_rows(n);
+            state.metrics.source_rows("json", "rejected", n as u64);
         }
     })?;
-    Ok(state.pipeline.store_all(items).await?)
+    let n = items.len() as u64;
+    let result = state.pipeline.store_all(items).await;
+    match &result {
+        Ok(stored) => state.metrics.source_rows("json", "stored", *stored),
+        Err(crate::ingest::error::IngestError::Invalid(_)) => state.metrics.source_rows("json", "rejected", n),
+        Err(_) => {}
+    }
+    Ok(result?)
 }
 
 pub fn routes(state: &AppState) -> super::Routes {

@@ -4,14 +4,17 @@ pub mod auth;
 pub mod body;
 pub mod dashboard;
 pub mod error;
+pub mod es_bulk;
 pub mod health;
 pub mod incidents;
 pub mod json;
 pub mod logs;
+pub mod loki;
 pub mod metrics;
 pub mod otlp;
 pub mod params;
 pub mod patterns;
+pub mod root;
 pub mod search;
 pub mod server;
 pub mod silences;
@@ -87,6 +90,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/timeseries"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
+    ("HEAD", "/"),
+    ("POST", "/loki/api/v1/push"),
+    ("GET", "/ready"),
+    ("POST", "/_bulk"),
+    ("PUT", "/_bulk"),
+    ("POST", "/{index}/_bulk"),
+    ("PUT", "/{index}/_bulk"),
+    ("GET", "/_cat/health"),
+    ("GET", "/_cluster/health"),
     ("GET", "/silences"),
     ("POST", "/silences"),
     ("POST", "/silences/preview"),
@@ -103,12 +115,16 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// Every endpoint: each resource module contributes its own `routes()`, boxed so that adding
 /// one does not grow the type (and compile time) of the whole tree.
 pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
-    dashboard::routes()
+    root::routes()
         .or(health::routes(&state))
         .unify()
         .or(logs::routes(&state))
         .unify()
         .or(otlp::routes(&state))
+        .unify()
+        .or(loki::routes(&state))
+        .unify()
+        .or(es_bulk::routes(&state))
         .unify()
         .or(incidents::routes(&state))
         .unify()

@@ -72,6 +72,8 @@ where
     state.pipeline.check_count(otlp::record_count(&request), "log records")?;
     let (paths, values): (Vec<String>, Vec<_>) = otlp::items(request).into_iter().map(|i| (i.path, i.value)).unzip();
     let outcome = state.pipeline.store_valid(values).await?;
+    state.metrics.source_rows("otlp", "stored", outcome.stored);
+    state.metrics.source_rows("otlp", "rejected", outcome.rejected.len() as u64);
     let errors: Vec<ItemError> = outcome
         .rejected
         .iter()
