@@ -18,12 +18,27 @@ ensure_test_tools() {
   command -v promtool >/dev/null || need+=(prometheus)
   # validates compose.yml offline (no Docker engine runs on CI machines)
   command -v docker-compose >/dev/null || need+=(docker-compose)
-  # the notification tests deliver to a real Alertmanager; the dashboard test runs headless Chromium
+  # the notification tests deliver to a real Alertmanager; the page tests drive Debian's Chromium
   command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
-  command -v chromium >/dev/null || need+=(chromium)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  command -v node >/dev/null || need+=(nodejs)
+  command -v npm >/dev/null || need+=(npm)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   ensure_otel_sdk
   ensure_schemathesis
+  ensure_playwright
+}
+
+# playwright-core from npm drives /usr/bin/chromium for the page tests (tests/api/browser.rs)
+# and `bench.sh ui`. playwright-core never downloads a browser; the variable makes sure of it.
+ensure_playwright() {
+  local dir="$PWD/.data/node"
+  export LOGMON_PLAYWRIGHT="$dir/node_modules/playwright-core"
+  if [ -f "$LOGMON_PLAYWRIGHT/package.json" ]; then return 0; fi
+  echo "installing playwright-core into $dir" >&2
+  mkdir -p "$dir"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$dir" --no-audit --no-fund --silent 'playwright-core@^1.65' >&2
+  [ -f "$LOGMON_PLAYWRIGHT/package.json" ]
 }
 
 # A Python venv under .data/ with the given pip requirements; $1 = venv name, $2 = an import or

@@ -10,6 +10,7 @@ pub mod json;
 pub mod logs;
 pub mod metrics;
 pub mod otlp;
+pub mod pages;
 pub mod params;
 pub mod patterns;
 pub mod search;
@@ -96,6 +97,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v2/silences"),
     ("GET", "/api/v2/silence/{id}"),
     ("DELETE", "/api/v2/silence/{id}"),
+    ("GET", "/explore"),
+    ("GET", "/ui/{file}"),
 ];
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -104,6 +107,8 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// one does not grow the type (and compile time) of the whole tree.
 pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     dashboard::routes()
+        .or(pages::routes())
+        .unify()
         .or(health::routes(&state))
         .unify()
         .or(logs::routes(&state))
