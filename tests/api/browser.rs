@@ -159,11 +159,18 @@ impl Browser {
     }
     /// A full-page screenshot in target/screenshots/NAME.png (checked to be a real picture).
     pub async fn screenshot(&mut self, name: &str) -> PathBuf {
+        self.shot(name, true).await
+    }
+    /// What fits the window (the first screen a reader sees), in target/screenshots/NAME.png.
+    pub async fn screenshot_view(&mut self, name: &str) -> PathBuf {
+        self.shot(name, false).await
+    }
+    async fn shot(&mut self, name: &str, full_page: bool) -> PathBuf {
         let dir = repo().join("target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{name}.png"));
         let _ = std::fs::remove_file(&path);
-        self.call(json!({"cmd": "screenshot", "path": path})).await;
+        self.call(json!({"cmd": "screenshot", "path": path, "fullPage": full_page})).await;
         let png = std::fs::read(&path).expect("the screenshot was written");
         assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "a real picture: {}", path.display());
         path

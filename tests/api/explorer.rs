@@ -102,6 +102,7 @@ async fn the_explorer_keeps_its_search_in_the_url_pages_through_the_cursor_and_d
     .await;
     let pattern = b.eval("new URLSearchParams(location.search).get('pattern')").await;
     b.screenshot("explorer").await;
+    b.screenshot_view("explorer-top").await;
 
     // the search as NDJSON: every matching line (not just the pages shown)
     let file = b.download("#download").await;
@@ -182,7 +183,7 @@ async fn live_mode_follows_new_lines_rests_while_hidden_and_keeps_a_bounded_list
     assert_eq!(b.count("#lines li.line").await, max, "full, and bounded");
     assert!(b.count("#lines li.marker").await >= 1, "the skipped lines are said");
     assert!(b.text("#lines li.marker").await.contains("skipped"));
-    b.screenshot("explorer-live").await;
+    b.screenshot_view("explorer-live").await;
     b.click("#live").await;
     assert_eq!(b.attr("#live", "aria-pressed").await.as_deref(), Some("false"));
     b.assert_clean(&app.base).await;

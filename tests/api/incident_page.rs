@@ -143,6 +143,7 @@ async fn the_link_in_a_notification_opens_the_incident_page_with_its_patterns_an
     let drawn = b.eval("performance.getEntriesByName('logmon:content-drawn')[0].startTime").await;
     eprintln!("incident page content drawn {:.0} ms after navigation start", drawn.as_f64().unwrap());
     b.screenshot("incident-page").await;
+    b.screenshot_view("incident-page-top").await;
     b.assert_clean(&app.base).await;
     b.close().await;
 }

@@ -39,6 +39,7 @@ async fn every_page_fits_a_390_px_phone() {
             .await;
         assert_eq!(wide, serde_json::json!([]), "{name}: elements past the right edge");
         b.screenshot(&format!("{name}-phone")).await;
+        b.screenshot_view(&format!("{name}-phone-top")).await;
     }
     // the overview: each chart's newest point is on screen, at the right-hand edge; the status column too
     b.goto(&app.url("/")).await;

@@ -69,7 +69,12 @@ const commands = {
   count: c => page.locator(c.selector).count(),
   attr: c => page.locator(c.selector).first().getAttribute(c.name),
   eval: c => page.evaluate(c.expr),
-  screenshot: c => page.screenshot({ path: c.path, fullPage: c.fullPage !== false }).then(() => c.path),
+  // a full page, or the first screen (scrolled to the top) as a reader lands on it
+  screenshot: async c => {
+    if (c.fullPage === false) await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: c.path, fullPage: c.fullPage !== false });
+    return c.path;
+  },
   viewport: c => page.setViewportSize({ width: c.width, height: c.height }).then(() => null),
   colorScheme: c => page.emulateMedia({ colorScheme: c.scheme }).then(() => null),
   url: () => page.url(),

@@ -100,7 +100,17 @@ function drawIncident(i) {
   $("#in-explorer").setAttribute("href", pageUrl("explore", explore));
 }
 
+/** Draws the patterns anew, keeping the keyboard's place on the link that had the focus. */
 function drawPatterns(i) {
+  const a = document.activeElement;
+  const row = a && a.closest && a.closest("#patterns tr[data-pattern]");
+  const code = a && a.dataset && a.dataset.status;
+  fillPatterns(i);
+  const again = row ? $('#patterns tr[data-pattern="' + row.dataset.pattern + '"] a') : code ? $('#codes a[data-status="' + code + '"]') : null;
+  if (again) again.focus();
+}
+
+function fillPatterns(i) {
   const ctx = i.context || {};
   const body = $("#patterns tbody");
   body.replaceChildren();
@@ -366,15 +376,9 @@ function wire() {
 }
 
 async function applyFilters() {
-  // the links are drawn anew: keep the keyboard's place on the one that was used
-  const a = document.activeElement;
-  const row = a && a.closest && a.closest("#patterns tr[data-pattern]");
-  const code = a && a.dataset && a.dataset.status;
   try {
     await loadLines();
     if (incident) { drawPatterns(incident); drawIncident(incident); }
-    const again = row ? $('#patterns tr[data-pattern="' + row.dataset.pattern + '"] a') : code ? $('#codes a[data-status="' + code + '"]') : null;
-    if (again) again.focus();
   } catch (e) {
     setState("cannot load lines: " + e.message, true);
   }
