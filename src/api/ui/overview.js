@@ -101,12 +101,13 @@ function drawServices(names, stats5, seen, colors, now) {
     const s = byName.get(name) || { total: 0, errors: 0, error_rate: null, p50_ms: null, p95_ms: null, p99_ms: null };
     const ls = seen.get(name);
     let seenCell;
+    // logs came in [t, end): a minute's resolution; "now" until it has been 30 s without
     if (!ls) seenCell = el("td", { class: "stale" }, "over 24 h ago");
-    else if (now < ls.end) seenCell = el("td", { title: "logs in the minute starting " + utcText(new Date(ls.t)) }, "now");
+    else if (now - ls.end <= 30000) seenCell = el("td", { title: "logs in the minute starting " + utcText(new Date(ls.t)) }, "now");
     else {
-      const silent = now - ls.end > 30000;
-      seenCell = el("td", { class: silent ? "stale" : "", title: "no logs since " + utcText(new Date(ls.end)) },
-        silent ? "silent " : "", el("time", { datetime: new Date(ls.end).toISOString(), title: utcText(new Date(ls.end)) }, ago(new Date(ls.end).toISOString(), now)));
+      const end = new Date(ls.end);
+      seenCell = el("td", { class: "stale", title: "no logs since " + utcText(end) },
+        "silent ", el("time", { datetime: end.toISOString(), title: utcText(end) }, ago(end.toISOString(), now)));
     }
     body.appendChild(el("tr", { "data-service": name },
       el("td", {}, swatch(colors.get(name)), el("a", { href: pageUrl("explore", [["service", name], ["since", "15m"]]) }, name)),
