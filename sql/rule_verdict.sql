@@ -9,6 +9,8 @@
 --                at least a share `threshold` of its minutes (a one-off batch, a test with curl or
 --                a backfill is not a service that went silent); an open incident stays open while
 --                the silence lasts
+--   new_pattern  is not here: its measure is a set of patterns, not a window's sums
+--                (new_error_patterns() and new_pattern_verdict())
 CREATE OR REPLACE FUNCTION rule_verdict(
     kind text, threshold double precision, min_events bigint, lookback interval, baseline interval,
     total bigint, errors bigint, latency_count bigint, p95 double precision,

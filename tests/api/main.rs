@@ -17,6 +17,7 @@ mod hostile;
 mod incident_page;
 mod ingest;
 mod loki;
+mod new_patterns;
 mod notify;
 mod otlp;
 mod overview;
