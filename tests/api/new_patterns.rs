@@ -108,6 +108,27 @@ async fn normal_traffic_opens_no_new_error_pattern_and_the_new_error_scenario_op
         .get(0);
     assert!(summary.starts_with("New error pattern: \""), "{summary}");
     assert!(summary.contains(&novel), "{summary} names {novel}");
+
+    // the replay (backtest_rules()) finds the same breaching steps as live evaluation did
+    let breaching = |q: &'static str| {
+        let c = &c;
+        async move {
+            let rows = c.query(q, &[&from]).await.unwrap();
+            rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, DateTime<Utc>>(1))).collect::<Vec<_>>()
+        }
+    };
+    let live = breaching(
+        "SELECT e.service, t FROM generate_series($1::timestamptz, $1 + interval '10 minutes', interval '10 seconds') t,
+                LATERAL evaluate_rules(t) e WHERE e.kind = 'new_pattern' AND e.breached ORDER BY 1, 2",
+    )
+    .await;
+    let replayed = breaching(
+        "SELECT service, at FROM replay_new_patterns($1::timestamptz, $1 + interval '10 minutes', interval '10 seconds',
+                (SELECT array_agg(r ORDER BY r.id) FROM detection_rules r)) ORDER BY 1, 2",
+    )
+    .await;
+    assert!(!live.is_empty());
+    assert_eq!(replayed, live);
 }
 
 /// Rows a DBA writes with SQL: `n` lines of `message` for `service`, spread over the minute
