@@ -1,15 +1,12 @@
-//! From one JSON item to a [`LogRecord`], or to every reason it is not one. Field names and
-//! aliases follow DESIGN §4; limits are set by the collector's flags.
+//! From one item of any source ([`Item`]) to a [`LogRecord`], or to every reason it is not one.
+//! Field names and aliases follow DESIGN §4; limits are set by the collector's flags.
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use super::error::ItemError;
+use super::item::{Item, LEVEL_KEYS, MESSAGE_KEYS, TS_KEYS};
 use super::record::{Level, LogRecord};
 use super::sources::json::kind;
-
-const MESSAGE_KEYS: &[&str] = &["message", "msg", "log"];
-const TS_KEYS: &[&str] = &["ts", "timestamp", "@timestamp", "time", "date"];
-const LEVEL_KEYS: &[&str] = &["level", "severity"];
 
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -41,21 +38,21 @@ pub struct TsRange {
 
 pub fn validate_item(
     index: usize,
-    item: Value,
+    item: Item,
     limits: &Limits,
     range: TsRange,
     now: DateTime<Utc>,
 ) -> Result<LogRecord, Vec<ItemError>> {
-    let mut obj = match item {
-        Value::Object(m) => m,
-        other => {
-            return Err(vec![ItemError::new(index, None, format!("expected a log object, got {}", kind(&other)))]);
+    let f = match item {
+        Item::Log(f) => f,
+        Item::NotAnObject(kind) => {
+            return Err(vec![ItemError::new(index, None, format!("expected a log object, got {kind}"))]);
         }
     };
     let mut errs = Vec::new();
     let mut err = |field: &str, msg: String| errs.push(ItemError::new(index, Some(field.to_string()), msg));
 
-    let service = match obj.remove("service") {
+    let service = match f.service {
         None | Some(Value::Null) => {
             err("service", "is required".into());
             None
@@ -77,7 +74,7 @@ pub fn validate_item(
         }
     };
 
-    let level = match take_alias(&mut obj, LEVEL_KEYS) {
+    let level = match alias(f.level, LEVEL_KEYS) {
         (k, None | Some(Value::Null)) => {
             err(k, "is required".into());
             None
@@ -102,7 +99,7 @@ pub fn validate_item(
         }
     };
 
-    let message = match take_alias(&mut obj, MESSAGE_KEYS) {
+    let message = match alias(f.message, MESSAGE_KEYS) {
         (_, None | Some(Value::Null)) => None,
         (k, Some(Value::String(s))) => match check_text(&s, limits.max_message_len) {
             Ok(()) => Some(s),
@@ -117,7 +114,7 @@ pub fn validate_item(
         }
     };
 
-    let ts = match take_alias(&mut obj, TS_KEYS) {
+    let ts = match alias(f.ts, TS_KEYS) {
         (_, None | Some(Value::Null)) => Some(now),
         (_, Some(Value::String(s))) if s.is_empty() => Some(now),
         (k, Some(v)) => match parse_ts(&v) {
@@ -137,7 +134,7 @@ pub fn validate_item(
         },
     };
 
-    let status_code = match obj.remove("status_code") {
+    let status_code = match f.status_code {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_i64() {
             Some(c) if (100..=599).contains(&c) => Some(c as i32),
@@ -156,7 +153,7 @@ pub fn validate_item(
         }
     };
 
-    let latency_ms = match obj.remove("latency_ms") {
+    let latency_ms = match f.latency_ms {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_f64() {
             Some(x) if x.is_finite() && x >= 0.0 && x <= limits.max_latency_ms => Some(x),
@@ -176,7 +173,7 @@ pub fn validate_item(
     };
 
     // Everything else is kept as attrs. An explicit "attrs" object is merged in, not nested.
-    let mut attrs = match obj.remove("attrs") {
+    let mut attrs = match f.attrs {
         Some(Value::Object(m)) => m,
         Some(Value::Null) | None => Map::new(),
         Some(other) => {
@@ -185,7 +182,11 @@ pub fn validate_item(
             m
         }
     };
-    attrs.extend(obj);
+    if attrs.is_empty() {
+        attrs = f.extra;
+    } else {
+        attrs.extend(f.extra);
+    }
     let attrs = if attrs.is_empty() {
         None
     } else {
@@ -235,14 +236,12 @@ fn json_size(v: &Value) -> usize {
     serde_json::to_writer(&mut n, v).map(|()| n.0).unwrap_or(usize::MAX)
 }
 
-/// The first alias present, and its value; the other aliases stay in the object (-> attrs).
-fn take_alias(obj: &mut Map<String, Value>, keys: &'static [&'static str]) -> (&'static str, Option<Value>) {
-    for k in keys {
-        if let Some(v) = obj.remove(*k) {
-            return (k, Some(v));
-        }
+/// The alias a value came under (the field its errors name), or the first one when absent.
+fn alias(slot: Option<(&'static str, Value)>, keys: &'static [&'static str]) -> (&'static str, Option<Value>) {
+    match slot {
+        Some((k, v)) => (k, Some(v)),
+        None => (keys[0], None),
     }
-    (keys[0], None)
 }
 
 /// PostgreSQL text cannot hold NUL, and a row must stay small.
@@ -323,7 +322,7 @@ fn truncate(s: &str) -> String {
 /// what `Pipeline::store_all` does).
 #[cfg(test)]
 fn validate_batch(
-    items: Vec<Value>,
+    items: Vec<Item>,
     limits: &Limits,
     range: TsRange,
     now: DateTime<Utc>,
@@ -350,7 +349,7 @@ mod tests {
     }
 
     fn one(v: Value) -> Result<LogRecord, Vec<ItemError>> {
-        validate_item(0, v, &Limits::default(), range(), Utc::now())
+        validate_item(0, Item::from_value(v), &Limits::default(), range(), Utc::now())
     }
 
     fn fields(v: Value) -> Vec<String> {
@@ -409,13 +408,15 @@ mod tests {
     #[test]
     fn missing_or_empty_ts_means_now() {
         let now = Utc::now();
-        let r = validate_item(0, json!({"service": "a", "level": "INFO", "ts": ""}), &Limits::default(), range(), now);
+        let item = Item::from_value(json!({"service": "a", "level": "INFO", "ts": ""}));
+        let r = validate_item(0, item, &Limits::default(), range(), now);
         assert_eq!(r.unwrap().ts, now);
     }
 
     #[test]
     fn a_batch_with_one_bad_item_yields_only_that_items_errors() {
         let items = vec![json!({"service": "a", "level": "INFO"}), json!(42), json!({"service": "b", "level": "INFO"})];
+        let items = items.into_iter().map(Item::from_value).collect();
         let errs = validate_batch(items, &Limits::default(), range(), Utc::now()).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].index, Some(1));
@@ -496,7 +497,7 @@ mod fuzz {
         fn arbitrary_json_items_are_accepted_only_when_valid(v in prop::collection::vec(json_value(), 0..6)) {
             let r = range();
             let n = v.len();
-            match validate_batch(v, &Limits::default(), r, Utc::now()) {
+            match validate_batch(v.into_iter().map(Item::from_value).collect(), &Limits::default(), r, Utc::now()) {
                 Ok(records) => { prop_assert_eq!(records.len(), n); check(&records, r); }
                 Err(errs) => prop_assert!(errs.iter().all(|e| e.index.is_some_and(|i| i < n) && !e.error.is_empty())),
             }
