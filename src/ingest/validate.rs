@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::error::ItemError;
 use super::item::{Item, LEVEL_KEYS, MESSAGE_KEYS, TS_KEYS};
-use super::record::{Level, LogRecord};
+use super::record::{Attrs, Level, LogRecord};
 use super::sources::json::kind;
 
 #[derive(Debug, Clone)]
@@ -190,11 +190,15 @@ pub fn validate_item(
     let attrs = if attrs.is_empty() {
         None
     } else {
-        let v = Value::Object(attrs);
-        if let Err(m) = check_json(&v, "attrs") {
+        // Serialized once: the text is what the size limit counts and what COPY sends.
+        let attrs = Attrs::new(&attrs);
+        // serde_json writes NUL only as \u0000: without that text there is none to look for
+        if attrs.as_str().contains("\\u0000")
+            && let Err(m) = check_json(&attrs.to_value(), "attrs")
+        {
             errs.push(ItemError::new(index, Some(m.0), m.1));
         }
-        let size = json_size(&v);
+        let size = attrs.as_str().len();
         if size > limits.max_attrs_bytes {
             errs.push(ItemError::new(
                 index,
@@ -202,7 +206,7 @@ pub fn validate_item(
                 format!("extra fields take {size} bytes, more than the limit of {}", limits.max_attrs_bytes),
             ));
         }
-        Some(v)
+        Some(attrs)
     };
 
     if !errs.is_empty() {
@@ -218,22 +222,6 @@ pub fn validate_item(
         attrs,
         pattern_id: None,
     })
-}
-
-/// Bytes `v` takes as JSON text, counted without building the text.
-fn json_size(v: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut n = Count(0);
-    serde_json::to_writer(&mut n, v).map(|()| n.0).unwrap_or(usize::MAX)
 }
 
 /// The alias a value came under (the field its errors name), or the first one when absent.
@@ -357,6 +345,20 @@ mod tests {
     }
 
     #[test]
+    fn a_nul_anywhere_in_the_extra_fields_is_named_by_its_path_and_an_escaped_one_as_text_is_not_a_nul() {
+        let base = json!({"service": "a", "level": "INFO"});
+        let with = |extra: Value| {
+            let mut v = base.clone();
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            v
+        };
+        assert_eq!(fields(with(json!({"req": {"path": ["ok", "x\u{0}y"]}}))), ["attrs.req.path[1]"]);
+        assert_eq!(fields(with(json!({"attrs": {"k\u{0}": 1}}))), ["attrs.k\u{0}"]);
+        let r = one(with(json!({"note": "\\u0000 is how JSON writes a NUL"}))).unwrap();
+        assert_eq!(r.attrs.unwrap().to_value()["note"], "\\u0000 is how JSON writes a NUL");
+    }
+
+    #[test]
     fn the_original_collectors_item_is_accepted() {
         let r = one(
             json!({"service": "auth", "level": "error", "message": "boom", "latency_ms": 12.5, "status_code": 503}),
@@ -375,7 +377,10 @@ mod tests {
         assert_eq!(r.level, Level::Warn);
         assert_eq!(r.message.as_deref(), Some("m"));
         assert_eq!(r.ts.to_rfc3339(), "2026-11-24T01:02:03+00:00");
-        assert_eq!(r.attrs, Some(json!({"host": "h1", "log": "second message alias goes to attrs"})));
+        assert_eq!(
+            r.attrs.map(|a| a.to_value()),
+            Some(json!({"host": "h1", "log": "second message alias goes to attrs"}))
+        );
     }
 
     #[test]
