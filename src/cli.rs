@@ -210,6 +210,10 @@ pub struct CollectorArgs {
     /// Most rows in one group-commit transaction.
     #[arg(long, env = "LOGMON_MAX_BATCH_ROWS", default_value_t = 20_000)]
     pub max_batch_rows: usize,
+    /// Batches of at least this many rows are committed in parallel (one per writer); smaller
+    /// ones one at a time, each gathering the requests that arrive while the previous commits.
+    #[arg(long, env = "LOGMON_PARALLEL_MIN_ROWS", default_value_t = 1_000)]
+    pub parallel_min_rows: usize,
     /// Milliseconds a writer waits for more requests before committing a small batch.
     #[arg(long, env = "LOGMON_LINGER_MS", default_value_t = 0)]
     pub linger_ms: u64,
@@ -257,6 +261,7 @@ impl CollectorArgs {
                 max_queued_rows: self.max_queued_rows,
                 max_batch_rows: self.max_batch_rows,
                 linger: Duration::from_millis(self.linger_ms),
+                parallel_min_rows: self.parallel_min_rows,
             },
             limits: crate::api::ApiLimits {
                 max_body_bytes: self.max_body_bytes,
