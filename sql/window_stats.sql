@@ -26,10 +26,15 @@ COMMENT ON FUNCTION window_bounds(timestamptz, timestamptz) IS
 CREATE OR REPLACE FUNCTION window_stats(lo timestamptz, hi timestamptz DEFAULT 'infinity')
 RETURNS TABLE (service text, total bigint, errors bigint, latency_count bigint,
                latency_sum double precision, latency_max double precision, hist bigint[])
-LANGUAGE sql STABLE ROWS 20
+-- plpgsql rather than sql: Citus cannot plan a SQL function's statements on distributed tables
+-- when they use the function's parameters.
+LANGUAGE plpgsql STABLE ROWS 20
 -- JIT would cost hundreds of ms here for a query that takes a few.
 SET jit = off
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH b AS (
         SELECT w.lo_b, w.hi_b,
                -- whole minutes: [a, z); seconds: [lo_b, least(a, hi_b)) and [z, hi_b)
@@ -63,8 +68,8 @@ AS $$
                  sum(p.h9), sum(p.h10), sum(p.h11), sum(p.h12), sum(p.h13), sum(p.h14), sum(p.h15)]::bigint[]
     FROM parts p
     GROUP BY p.service
-    HAVING sum(p.total) <> 0
-$$;
+    HAVING sum(p.total) <> 0;
+END $$;
 
 COMMENT ON FUNCTION window_stats(timestamptz, timestamptz) IS
   'Per-service total, errors, latency count/sum/max and histogram for logs with lo_b <= ts < hi_b (window_bounds(lo, hi)), '
@@ -73,9 +78,12 @@ COMMENT ON FUNCTION window_stats(timestamptz, timestamptz) IS
 -- Per service, the number of whole minutes in [lo, hi) in which it sent at least one log.
 CREATE OR REPLACE FUNCTION active_minutes(lo timestamptz, hi timestamptz)
 RETURNS TABLE (service text, minutes bigint)
-LANGUAGE sql STABLE ROWS 20
+LANGUAGE plpgsql STABLE ROWS 20  -- not sql: see window_stats()
 SET jit = off
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT y.service, count(*)
     FROM (SELECT x.service, x.bucket
           FROM (SELECT m.service, m.bucket, m.total FROM log_rollup_minute m WHERE m.bucket >= lo AND m.bucket < hi
@@ -84,8 +92,8 @@ AS $$
                 WHERE NOT d.compacted AND d.bucket >= lo AND d.bucket < hi) x
           GROUP BY x.service, x.bucket
           HAVING sum(x.total) > 0) y
-    GROUP BY y.service
-$$;
+    GROUP BY y.service;
+END $$;
 
 COMMENT ON FUNCTION active_minutes(timestamptz, timestamptz) IS
   'Per service, how many whole minutes of [lo, hi) hold at least one of its logs (from the rollup). no_data rules use it '

@@ -35,6 +35,13 @@ async fn run(client: &mut Client) -> Result<MigrateReport, DbError> {
     let applied_migrations = report.applied_migrations().iter().map(|m| m.to_string()).collect();
 
     let tx = client.transaction().await?;
+    // On a Citus coordinator, Citus propagates each function to the workers (the logs triggers run
+    // there), but in a transaction that has run a parallel command it stops doing so, silently,
+    // unless the transaction is in sequential mode. No-op on plain PostgreSQL.
+    tx.batch_execute(
+        "SELECT set_config('citus.multi_shard_modify_mode', 'sequential', true) FROM pg_extension WHERE extname = 'citus'",
+    )
+    .await?;
     for (name, text) in SQL_FILES {
         tx.batch_execute(text).await.map_err(|e| DbError::SqlFile(name.to_string(), super::describe(&e)))?;
     }
@@ -45,4 +52,21 @@ async fn run(client: &mut Client) -> Result<MigrateReport, DbError> {
         sql_files: SQL_FILES.len(),
         partitions_created: rows.iter().map(|r| r.get(0)).collect(),
     })
+}
+
+/// What `distribute_tables()` did with one table.
+#[derive(Debug)]
+pub struct Placement {
+    pub table: String,
+    pub placement: String,
+    pub action: String,
+}
+
+/// `logmon migrate --distribute`: places the tables on a Citus cluster (sql/distribute_tables.sql),
+/// in a transaction of its own. On plain PostgreSQL every table reports that nothing was done.
+pub async fn distribute(client: &mut Client, shard_count: Option<i32>) -> Result<Vec<Placement>, DbError> {
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK]).await?;
+    let rows = client.query("SELECT table_name, placement, action FROM distribute_tables($1)", &[&shard_count]).await;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]).await?;
+    Ok(rows?.iter().map(|r| Placement { table: r.get(0), placement: r.get(1), action: r.get(2) }).collect())
 }
