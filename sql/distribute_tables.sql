@@ -4,7 +4,9 @@
 -- that all rows of one service (raw rows, rollup, pattern counts, catalogue) sit in one shard
 -- group on one worker: the collector's COPY and its deltas, the logs triggers' deltas and every
 -- per-service read stay on that worker. The small tables of detection, incidents and
--- notifications stay plain tables on the coordinator, where the detector and the API use them.
+-- notifications stay plain tables on the coordinator, where the detector and the API use them;
+-- rollup_state, which window queries read on the workers, is a reference table (a copy on every
+-- node).
 --
 -- On plain PostgreSQL (no citus extension) it changes nothing and says so: logmon runs the same
 -- code on both. Idempotent: a table already placed is left alone.
@@ -42,15 +44,18 @@ AS $$
     ('silence_watch', 'coordinator', 'one row'),
     ('detection_rules', 'coordinator', 'a handful of rows, read by every detection tick on the coordinator'),
     ('logmon_settings', 'coordinator', 'one row, read by functions that run on the coordinator'),
-    ('rollup_state', 'coordinator', 'one row (compaction''s watermark), read with every window'),
+    ('rollup_state', 'reference',
+     'one row, compaction''s watermark (which seconds the rollup still holds): read by every window query in the '
+     'same statement as the rollup rows it describes, so a copy on every worker lets that statement run on the '
+     'workers in one snapshot there; written once a minute'),
     ('detector_heartbeat', 'coordinator', 'a row per detector process'),
     ('refinery_schema_history', 'coordinator', 'the migrations applied (logmon migrate)')
     ) AS t (table_name, placement, reason)
 $$;
 
 COMMENT ON FUNCTION table_placements() IS
-  'Where each logmon table lives on a Citus cluster (distributed by service, colocated with logs; or a plain table on '
-  'the coordinator) and why. distribute_tables() applies it.';
+  'Where each logmon table lives on a Citus cluster (distributed by service, colocated with logs; a reference table; '
+  'or a plain table on the coordinator) and why. distribute_tables() applies it.';
 
 CREATE OR REPLACE FUNCTION distribute_tables(shard_count int DEFAULT NULL)
 RETURNS TABLE (table_name text, placement text, action text)
@@ -93,18 +98,39 @@ BEGIN
                         t.table_name, method USING HINT = format('SELECT undistribute_table(%L)', t.table_name);
                 END IF;
                 action := 'kept on the coordinator';
+            ELSIF t.placement = 'reference' THEN
+                IF method = 'n' THEN
+                    action := 'already a reference table';
+                ELSIF method IS NOT NULL THEN
+                    RAISE EXCEPTION 'table % is already a Citus table (method %), not a reference table', t.table_name, method
+                        USING HINT = format('SELECT undistribute_table(%L)', t.table_name);
+                ELSE
+                    EXECUTE 'SELECT create_reference_table($1::regclass)' USING t.table_name;
+                    EXECUTE 'SELECT truncate_local_data_after_distributing_table($1::regclass)' USING t.table_name;
+                    action := 'made a reference table';
+                END IF;
             ELSIF method = 'h' AND dist_column = 'service' THEN
                 action := 'already distributed';
             ELSIF method IS NOT NULL THEN
                 RAISE EXCEPTION 'table % is already a Citus table (method %, column %), not hashed by service',
                     t.table_name, method, dist_column USING HINT = format('SELECT undistribute_table(%L)', t.table_name);
-            ELSIF t.table_name = 'logs' THEN
-                EXECUTE 'SELECT create_distributed_table($1::regclass, ''service'', shard_count => $2)'
-                    USING t.table_name, shard_count;
-                action := 'distributed';
             ELSE
-                EXECUTE 'SELECT create_distributed_table($1::regclass, ''service'', colocate_with => ''logs'')'
-                    USING t.table_name;
+                IF t.table_name = 'logs' THEN
+                    EXECUTE 'SELECT create_distributed_table($1::regclass, ''service'', shard_count => $2)'
+                        USING t.table_name, shard_count;
+                ELSE
+                    EXECUTE 'SELECT create_distributed_table($1::regclass, ''service'', colocate_with => ''logs'')'
+                        USING t.table_name;
+                END IF;
+                -- Rows already there were copied to the shards: free the coordinator's copy. That is a
+                -- TRUNCATE of the local logs, which must not empty the rollup as a TRUNCATE of logs does.
+                IF t.table_name = 'logs' THEN
+                    ALTER TABLE logs DISABLE TRIGGER logs_truncate;
+                END IF;
+                EXECUTE 'SELECT truncate_local_data_after_distributing_table($1::regclass)' USING t.table_name;
+                IF t.table_name = 'logs' THEN
+                    ALTER TABLE logs ENABLE TRIGGER logs_truncate;
+                END IF;
                 action := 'distributed';
             END IF;
         END IF;
@@ -114,6 +140,6 @@ END $$;
 
 COMMENT ON FUNCTION distribute_tables(int) IS
   'On a Citus coordinator: distributes logs by service (shard_count shards, default citus.shard_count) and the other '
-  'per-service tables colocated with it, and keeps the others plain tables on the coordinator (see '
-  'table_placements()). Idempotent; on plain PostgreSQL it changes nothing. Run by logmon migrate --distribute. '
+  'per-service tables colocated with it, makes rollup_state a reference table and keeps the others plain tables on '
+  'the coordinator (see table_placements()). Idempotent; on plain PostgreSQL it changes nothing. Run by logmon migrate --distribute. '
   'Example: SELECT * FROM distribute_tables();';

@@ -3,17 +3,22 @@
 -- backfills) or the partition's size. The price: a window's edges are whole seconds (whole
 -- minutes where older than rollup_fine_retention). window_bounds() says exactly which rows a
 -- window covers, so the figures stay exact: the same as count(*) over those raw rows.
+-- A window's edge as the rollup can serve it: rounded up to the next whole second, or to the next
+-- whole minute when older than fine_since (rollup_state: seconds before it are gone).
+CREATE OR REPLACE FUNCTION rollup_edge(t timestamptz, fine_since timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN t = 'infinity' THEN t
+            WHEN t >= fine_since THEN date_trunc('second', t) + CASE WHEN t > date_trunc('second', t) THEN interval '1 second' ELSE interval '0' END
+            ELSE date_trunc('minute', t) + CASE WHEN t > date_trunc('minute', t) THEN interval '1 minute' ELSE interval '0' END END;
+
+COMMENT ON FUNCTION rollup_edge(timestamptz, timestamptz) IS
+  'A window edge rounded up to a whole second, or to a whole minute when older than fine_since (see window_bounds()).';
+
 CREATE OR REPLACE FUNCTION window_bounds(lo timestamptz, hi timestamptz DEFAULT 'infinity',
                                          OUT lo_b timestamptz, OUT hi_b timestamptz)
 LANGUAGE sql STABLE
 AS $$
-    -- each edge is rounded up to the next whole second, or whole minute before fine_since
-    SELECT CASE WHEN t.lo >= s.fine_since THEN date_trunc('second', t.lo) + CASE WHEN t.lo > date_trunc('second', t.lo) THEN interval '1 second' ELSE interval '0' END
-                ELSE date_trunc('minute', t.lo) + CASE WHEN t.lo > date_trunc('minute', t.lo) THEN interval '1 minute' ELSE interval '0' END END,
-           CASE WHEN t.hi = 'infinity' THEN t.hi
-                WHEN t.hi >= s.fine_since THEN date_trunc('second', t.hi) + CASE WHEN t.hi > date_trunc('second', t.hi) THEN interval '1 second' ELSE interval '0' END
-                ELSE date_trunc('minute', t.hi) + CASE WHEN t.hi > date_trunc('minute', t.hi) THEN interval '1 minute' ELSE interval '0' END END
-    FROM rollup_state s, (SELECT lo, hi) t
+    SELECT rollup_edge(lo, s.fine_since), rollup_edge(hi, s.fine_since) FROM rollup_state s
 $$;
 
 COMMENT ON FUNCTION window_bounds(timestamptz, timestamptz) IS
@@ -35,12 +40,14 @@ AS $$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
-    WITH b AS (
+    -- b is read where each part is (NOT MATERIALIZED): on Citus, where rollup_state is a reference
+    -- table, the whole statement then runs on each worker, in one snapshot there, as on one node.
+    WITH b AS NOT MATERIALIZED (
         SELECT w.lo_b, w.hi_b,
                -- whole minutes: [a, z); seconds: [lo_b, least(a, hi_b)) and [z, hi_b)
                date_trunc('minute', w.lo_b) + CASE WHEN w.lo_b > date_trunc('minute', w.lo_b) THEN interval '1 minute' ELSE interval '0' END AS a,
                CASE WHEN w.hi_b = 'infinity' THEN w.hi_b ELSE date_trunc('minute', w.hi_b) END AS z
-        FROM window_bounds(lo, hi) w
+        FROM (SELECT rollup_edge(lo, s.fine_since) AS lo_b, rollup_edge(hi, s.fine_since) AS hi_b FROM rollup_state s) w
     ), parts AS (
         SELECT m.service, m.total, m.errors, m.latency_count, m.latency_sum, m.latency_max,
                m.h0, m.h1, m.h2, m.h3, m.h4, m.h5, m.h6, m.h7, m.h8, m.h9, m.h10, m.h11, m.h12, m.h13, m.h14, m.h15
