@@ -24,6 +24,7 @@ mod receiver;
 mod reliability;
 mod roles;
 mod rollup;
+mod same_answers;
 mod schema;
 mod search;
 mod shippers;
