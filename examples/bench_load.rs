@@ -46,6 +46,7 @@ async fn main() {
     let limits = Limits::default();
     let mut extractor = logmon::pattern::Extractor::new();
     let sink = if tsv.is_none() { Some(CopySink::connect(&db).await.expect("connect")) } else { None };
+    let compactor = logmon::db::connect(&db).await.expect("connect");
     let mut file = tsv.as_ref().map(|p| std::io::BufWriter::new(std::fs::File::create(p).unwrap()));
 
     let started = Instant::now();
@@ -83,6 +84,10 @@ async fn main() {
         if batch.len() == BATCH {
             sink.as_ref().unwrap().write(&[&batch]).await.expect("COPY");
             batch.clear();
+            // as collectors and detectors do every second: deltas never pile up
+            if (i / BATCH).is_multiple_of(10) {
+                compactor.batch_execute("SELECT compact_rollup(), compact_patterns()").await.expect("compact");
+            }
         }
     }
     if let Some(s) = sink.as_ref()

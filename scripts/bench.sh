@@ -10,6 +10,8 @@
 #                                    arriving out of order / right after a plain \copy
 #   scripts/bench.sh search          GET /logs and GET /incidents/{id}/logs p99 at 10M rows while
 #                                    ingesting 1,000 logs/s
+#   scripts/bench.sh scale ["SIZES"] every figure at 10M and at 100M rows a day (detect tick, /stats,
+#                                    search, patterns, ingest b/a, disk and bytes per row)
 #   scripts/bench.sh patterns [DIR]  template extraction: ns/line and grouping accuracy (corpus,
 #                                    LogHub 2k samples in DIR if given, generator), SQL twin us/row
 #
@@ -47,7 +49,10 @@ timed_gets() {
   for _ in $(seq "$n"); do curl -s -o /dev/null -w '%{time_total}\n' "$COLLECTOR_URL$path"; done
 }
 
-compact() { psql "$BENCH_URL" -qAtX -c "SELECT compact_rollup(), compact_patterns()" -c "VACUUM ANALYZE logs" >/dev/null; }
+compact() {
+  psql "$BENCH_URL" -qAtX -c "SELECT compact_rollup(), compact_patterns()" -c "VACUUM ANALYZE logs" \
+    -c "VACUUM ANALYZE log_rollup" -c "VACUUM ANALYZE log_rollup_minute" -c "VACUUM ANALYZE log_pattern_counts" >/dev/null
+}
 
 fresh_db() {
   psql "$ADMIN_URL" -qX -c "DROP DATABASE IF EXISTS logmon_bench" -c "CREATE DATABASE logmon_bench" >/dev/null
@@ -73,6 +78,22 @@ peak_rss_mb() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$COLLECTOR_PID/sta
 
 json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 
+# psql \copy of a TSV straight into the hourly partitions of its rows; prints rows/s.
+copy_baseline() {
+  local tsv=$1 t0 t1 hour rows
+  rows=$(wc -l < "$tsv")
+  rm -f "$WORK"/hour-*.tsv
+  awk -v dir="$WORK" '{ print > (dir "/hour-" substr($1, 1, 13) ".tsv") }' "$tsv"
+  chmod a+r "$WORK"/hour-*.tsv
+  t0=$(date +%s.%N)
+  for f in "$WORK"/hour-*.tsv; do
+    hour=$(basename "$f" .tsv); hour=${hour#hour-}
+    psql "$BENCH_URL" -qX -c "\\copy $(psql "$BENCH_URL" -qAtX -c "SELECT log_partition_holding('$hour:00:00Z')") (ts, service, level, status_code, latency_ms, message, attrs) FROM '$f'"
+  done
+  t1=$(date +%s.%N)
+  python3 -c "print(round($rows / ($t1 - $t0)))"
+}
+
 bench_ingest() {
   local rows=${1:-1000000}
   local nd="$WORK/workload-$rows.ndjson" tsv="$WORK/workload-$rows.tsv"
@@ -84,17 +105,7 @@ bench_ingest() {
   # their hourly partitions, as the collector writes (it writes its rollup itself; the statement
   # triggers on logs that do that for SQL writers see neither). The rows are split by hour first.
   fresh_db
-  local t0 t1 a hour
-  rm -f "$WORK"/hour-*.tsv
-  awk -v dir="$WORK" '{ print > (dir "/hour-" substr($1, 1, 13) ".tsv") }' "$tsv"
-  chmod a+r "$WORK"/hour-*.tsv
-  t0=$(date +%s.%N)
-  for f in "$WORK"/hour-*.tsv; do
-    hour=$(basename "$f" .tsv); hour=${hour#hour-}
-    psql "$BENCH_URL" -qX -c "\\copy $(psql "$BENCH_URL" -qAtX -c "SELECT log_partition_holding('$hour:00:00Z')") (ts, service, level, status_code, latency_ms, message, attrs) FROM '$f'"
-  done
-  t1=$(date +%s.%N)
-  a=$(python3 -c "print(round($rows / ($t1 - $t0)))")
+  local a; a=$(copy_baseline "$tsv")
   [ "$(rows_in_db)" = "$rows" ] || { echo "baseline lost rows" >&2; exit 1; }
   echo "(a) psql \\copy baseline:        $a rows/s"
 
@@ -272,11 +283,63 @@ bench_patterns() {
   target/release/examples/pattern_bench "${loghub[@]}" --db "$BENCH_URL"
 }
 
+
+# Every figure at 10M and at 100M rows of the last 24 hours (time-ordered, 20 services, the
+# generator's messages and attrs), each size in a fresh database: does anything grow with rows?
+bench_scale() {
+  local sizes=${1:-"10000000 100000000"}
+  echo "== scale: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
+  local nd="$WORK/workload-1000000.ndjson" tsv="$WORK/workload-1000000.tsv"
+  [ -f "$tsv" ] || $LOAD gen --rows 1000000 --ndjson "$nd" --tsv "$tsv"
+  chmod a+r "$tsv"
+  for rows in $sizes; do
+    fresh_db
+    local t0; t0=$(date +%s)
+    $HISTORY --db "$BENCH_URL" --rows "$rows" --span 86400 >/dev/null
+    compact
+    echo "-- $rows rows over the last 24 h (loaded in $(( $(date +%s) - t0 )) s):"
+    local sizes_sql="SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) || ' logs (heap + indexes), ' ||
+        pg_size_pretty(pg_total_relation_size('log_rollup') + pg_total_relation_size('log_rollup_minute')) || ' rollup, ' ||
+        pg_size_pretty(pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_patterns')) || ' patterns; ' ||
+        round((sum(pg_total_relation_size(inhrelid)) + pg_total_relation_size('log_rollup') + pg_total_relation_size('log_rollup_minute')
+               + pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_patterns'))::numeric / $rows) || ' bytes per stored row'
+      FROM pg_inherits WHERE inhparent = 'logs'::regclass"
+    echo "   disk: $(psql "$BENCH_URL" -qAtX -c "$sizes_sql"); database $(psql "$BENCH_URL" -qAtX -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+    local t; t=$($DETECT tick --db "$BENCH_URL" --calls 50)
+    echo "   detect_incidents() tick: p50 $(json_field "$t" p50_ms) ms  p99 $(json_field "$t" p99_ms) ms"
+    local id
+    id=$(psql "$BENCH_URL" -qAtX -c "INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at,
+          window_start, window_end, breach_start, observed, threshold, peak, rule_id)
+        SELECT 'svc-03', 'ERROR_SPIKE', 'HIGH', 'bench', now() - interval '5 minutes', now(), now() - interval '10 minutes',
+               now(), now() - interval '10 minutes', 1, 1, 1, id FROM detection_rules WHERE name = 'ERROR_SPIKE' AND service IS NULL
+        RETURNING id")
+    start_collector
+    for q in "/stats?window_minutes=5 GET /stats (target p99 < 10 ms)" \
+             "/logs?service=svc-03&level=ERROR&since=15m&limit=100 search: 100 ERROR lines of one service, 15 min" \
+             "/logs?service=svc-03&since=15m&limit=100 search: 100 lines of one service, 15 min" \
+             "/logs?service=svc-03&since=15m&q=timed%20out&limit=100 search: q= over one service, 15 min" \
+             "/incidents/$id/logs an incident's lines, first page" \
+             "/patterns?window_minutes=60 GET /patterns, last hour" \
+             "/incidents/$id an incident with its context"; do
+      local path=${q%% *} what=${q#* }
+      printf '   %-50s %s\n' "$what" "$(timed_gets "$path" 200 | percentiles)"
+    done
+    # ingest next to this history: psql \copy of 1M rows, then the same rows over POST /logs
+    local a out rate
+    a=$(copy_baseline "$tsv")
+    out=$($LOAD send --ndjson "$nd" --url "$COLLECTOR_URL/logs" --batch 1000 --conns 16)
+    rate=$(json_field "$out" rows_per_s)
+    stop_collector
+    echo "   ingest, 1M more rows: psql \\copy $a rows/s; POST /logs batch 1000 x 16: $rate rows/s, ratio b/a $(python3 -c "print(f'{$rate / $a:.2f}')")"
+  done
+}
+
 case "${1:-}" in
   ingest) shift; bench_ingest "$@" ;;
   stats) bench_stats ;;
   detect) bench_detect ;;
   patterns) shift; bench_patterns "$@" ;;
   search) bench_search ;;
-  *) echo "usage: $0 ingest [ROWS] | stats | detect | search | patterns [LOGHUB_DIR]" >&2; exit 2 ;;
+  scale) shift; bench_scale "$@" ;;
+  *) echo "usage: $0 ingest [ROWS] | stats | detect | search | scale [\"SIZES\"] | patterns [LOGHUB_DIR]" >&2; exit 2 ;;
 esac

@@ -18,7 +18,7 @@ BEGIN
         EXECUTE format('GRANT INSERT ON %s TO logmon_ingest', p);
     END LOOP;
 END $$;
-GRANT SELECT ON logmon_settings TO logmon_ingest;
+GRANT SELECT ON logmon_settings, rollup_state TO logmon_ingest;  -- rollup_state: rollup_bucket()
 
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO logmon_reader, logmon_detector;
 

@@ -1,8 +1,8 @@
 -- The rollup for rows written by SQL through `logs` (a DBA's INSERT, COPY, UPDATE, DELETE): one
--- delta row per (service, second) per statement, from the statement's transition tables. The
--- collector does not come this way: it COPYs into the partitions themselves (see copy_sink.rs)
--- and writes its own deltas in the same transaction, because any transition-table trigger on the
--- partitioned table would make its COPY row-at-a-time. Partitions carry no trigger, so writing
+-- delta row per (service, rollup_bucket()) per statement, from the statement's transition
+-- tables. The collector does not come this way: it COPYs into the partitions themselves (see
+-- copy_sink.rs) and writes its own deltas in the same transaction, because any transition-table
+-- trigger on the partitioned table would make its COPY row-at-a-time. Partitions carry no trigger, so writing
 -- into a partition directly is the raw bulk path: follow it with rebuild_rollup().
 --
 -- The triggers are created when missing and otherwise left alone (what they do is in their
@@ -27,6 +27,7 @@ DECLARE
         WHEN 'INSERT' THEN format('SELECT 1 AS sign, %s FROM new_rows', cols)
         WHEN 'DELETE' THEN format('SELECT -1 AS sign, %s FROM old_rows', cols)
         ELSE format('SELECT 1 AS sign, %1$s FROM new_rows UNION ALL SELECT -1, %1$s FROM old_rows', cols) END;
+    fine timestamptz;
     d record;
     p record;
 BEGIN
@@ -35,9 +36,16 @@ BEGIN
     -- transition table would do on one node; on Citus, where this trigger fires on the shards of
     -- logs, an INSERT ... SELECT into a distributed table runs its SELECT apart from the trigger's
     -- statement, where the transition table does not exist.
+    --
+    -- rollup_bucket(), spelt out: the watermark read once per statement, in a statement of its own
+    -- (on a Citus shard, from the worker's copy of the reference table; the query of the
+    -- transition table below reads no other table)
+    SELECT r.fine_since INTO fine FROM rollup_state r;
     EXECUTE format($q$
         WITH s AS MATERIALIZED (
-            SELECT x.service, date_trunc('second', x.ts) AS bucket, sum(x.sign)::bigint AS total,
+            SELECT x.service,
+                   CASE WHEN x.ts < $1 THEN date_trunc('minute', x.ts) ELSE date_trunc('second', x.ts) END AS bucket,
+                   sum(x.sign)::bigint AS total,
                    coalesce(sum(x.sign) FILTER (WHERE x.level IN ('ERROR', 'FATAL')), 0)::bigint AS errors,
                    coalesce(sum(x.sign) FILTER (WHERE x.latency_ms IS NOT NULL), 0)::bigint AS latency_count,
                    coalesce(sum(x.sign * x.latency_ms), 0) AS latency_sum,
@@ -63,7 +71,7 @@ BEGIN
                array_agg(s.latency_max ORDER BY s.service, s.bucket) AS latency_maxes,
                (SELECT array_agg(h.v ORDER BY t.service, t.bucket, h.k)
                 FROM s t, unnest(t.hist) WITH ORDINALITY AS h(v, k)) AS hists
-        FROM s$q$, src) INTO d;
+        FROM s$q$, src) INTO d USING fine;
     IF d.services IS NOT NULL THEN
         PERFORM append_rollup(d.services, d.buckets, d.totals, d.errors, d.latency_counts, d.latency_sums,
                               d.latency_maxes, d.hists);
@@ -116,7 +124,7 @@ BEGIN
 END $$;
 
 COMMENT ON FUNCTION logs_rollup_statement() IS
-  'Keeps log_rollup and log_pattern_counts exact for rows written to logs by SQL: one delta row per (service, second) '
+  'Keeps log_rollup and log_pattern_counts exact for rows written to logs by SQL: one delta row per (service, rollup_bucket()) '
   'and per (service, pattern, level, minute) per statement, from the statement''s transition tables, and catalogue rows '
   'for new patterns. After a DELETE or UPDATE, latency_max is an upper bound.';
 

@@ -102,6 +102,48 @@ async fn rollup_equals_raw_counts_under_concurrent_http_and_sql_ingestion() {
 }
 
 #[tokio::test]
+async fn late_rows_older_than_the_fine_seconds_leave_one_delta_per_minute_and_stay_exact() {
+    let db = fresh_db().await;
+    let mut c = db.client().await;
+    c.batch_execute("UPDATE logmon_settings SET rollup_fine_retention = '1 hour'; SELECT compact_rollup();")
+        .await
+        .unwrap();
+    // late arrivals 70..110 minutes old, where only minutes are kept: through HTTP and SQL
+    let app = spawn_collector(&db.url, &[]).await;
+    let batch: Vec<_> = (0..600)
+        .map(|i| {
+            let age = chrono::Duration::seconds(4200 + i * 4 + i % 3); // 70 min .. 110 min ago
+            json!({"service": format!("svc-{}", i % 2), "level": if i % 5 == 0 { "ERROR" } else { "INFO" },
+                   "latency_ms": (i * 13 % 900) as f64, "ts": (chrono::Utc::now() - age).to_rfc3339()})
+        })
+        .collect();
+    assert_eq!(http().post(app.url("/logs")).json(&batch).send().await.unwrap().status(), 200);
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level) SELECT now() - interval '75 minutes' - g * interval '3 seconds', 'svc-2', 'WARN'
+         FROM generate_series(1, 400) g",
+    )
+    .await
+    .unwrap();
+    let (deltas, not_minutes, service_minutes): (i64, i64, i64) = {
+        let r = c
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE bucket <> date_trunc('minute', bucket)),
+                        (SELECT count(DISTINCT (service, date_trunc('minute', ts))) FROM logs)
+                   FROM log_rollup WHERE NOT compacted",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(not_minutes, 0, "deltas older than fine_since are whole minutes");
+    assert_eq!(deltas, service_minutes, "one delta per (service, minute) of each write");
+    assert_exact(&mut c).await;
+    c.batch_execute("SELECT compact_rollup()").await.unwrap();
+    assert_exact(&mut c).await;
+}
+
+#[tokio::test]
 async fn service_stats_reports_what_was_ingested() {
     let db = fresh_db().await;
     let app = spawn_collector(&db.url, &[]).await;
