@@ -141,5 +141,6 @@ END $$;
 COMMENT ON FUNCTION distribute_tables(int) IS
   'On a Citus coordinator: distributes logs by service (shard_count shards, default citus.shard_count) and the other '
   'per-service tables colocated with it, makes rollup_state a reference table and keeps the others plain tables on '
-  'the coordinator (see table_placements()). Idempotent; on plain PostgreSQL it changes nothing. Run by logmon migrate --distribute. '
-  'Example: SELECT * FROM distribute_tables();';
+  'the coordinator (see table_placements()). Idempotent; on plain PostgreSQL it changes nothing. Run by logmon migrate --distribute, '
+  'which then runs ANALYZE rollup_state in a transaction of its own (the new copies are never analyzed). '
+  'By hand: SELECT * FROM distribute_tables(); ANALYZE rollup_state;';

@@ -51,6 +51,7 @@ async fn run(client: &mut Client) -> Result<MigrateReport, DbError> {
     }
     let rows = tx.query("SELECT partition_name FROM maintain_partitions() WHERE action = 'created'", &[]).await?;
     tx.commit().await?;
+    analyze_rollup_state(client).await?;
     Ok(MigrateReport {
         applied_migrations,
         sql_files: SQL_FILES.len(),
@@ -71,6 +72,24 @@ pub struct Placement {
 pub async fn distribute(client: &mut Client, shard_count: Option<i32>) -> Result<Vec<Placement>, DbError> {
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK]).await?;
     let rows = client.query("SELECT table_name, placement, action FROM distribute_tables($1)", &[&shard_count]).await;
+    // rollup_state's copies on the nodes are new tables, never analyzed
+    let analyzed = match &rows {
+        Ok(_) => analyze_rollup_state(client).await,
+        Err(_) => Ok(()),
+    };
     client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]).await?;
+    analyzed?;
     Ok(rows?.iter().map(|r| Placement { table: r.get(0), placement: r.get(1), action: r.get(2) }).collect())
+}
+
+/// rollup_state holds one row, and window_stats() joins it with the rollup: the planner must know
+/// (a table never analyzed is estimated at thousands of rows, which makes the join look costly
+/// enough for a parallel plan; autovacuum would analyze it only after 50 updates, 50 minutes of
+/// compaction). A statement of its own, after the migration's transaction: on a Citus
+/// coordinator, ANALYZE of the reference table in that transaction reaches the coordinator's own
+/// copy over a second connection, and the GRANTs that follow then deadlock with it (40P01 in
+/// sql/grants.sql); in distribute_tables()' transaction Citus refuses it outright.
+async fn analyze_rollup_state(client: &Client) -> Result<(), DbError> {
+    client.batch_execute("ANALYZE rollup_state").await?;
+    Ok(())
 }

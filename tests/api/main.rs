@@ -25,6 +25,7 @@ mod reliability;
 mod roles;
 mod rollup;
 mod same_answers;
+mod scale_out;
 mod schema;
 mod search;
 mod shippers;

@@ -258,7 +258,9 @@ fn windows() -> Vec<(f64, Option<f64>)> {
 
 /// One query's rows as JSON (the query returns one jsonb column per row).
 async fn rows(db: &Client, sql: &str, params: &[&(dyn postgres_types::ToSql + Sync)]) -> Value {
-    Value::Array(db.query(sql, params).await.unwrap_or_else(|e| panic!("{sql}: {e:?}")).iter().map(|r| r.get(0)).collect())
+    Value::Array(
+        db.query(sql, params).await.unwrap_or_else(|e| panic!("{sql}: {e:?}")).iter().map(|r| r.get(0)).collect(),
+    )
 }
 
 /// A search's lines, page after page (its cursors, which name shards, are not part of the answer).
@@ -443,7 +445,10 @@ async fn ask(c: Clock, app: &Proc, db: &Client) -> BTreeMap<String, Value> {
         )
         .await,
     );
-    doc.insert("service_stats(1 hour)".into(), rows(db, "SELECT to_jsonb(s) FROM service_stats('1 hour') s", &[]).await);
+    doc.insert(
+        "service_stats(1 hour)".into(),
+        rows(db, "SELECT to_jsonb(s) FROM service_stats('1 hour') s", &[]).await,
+    );
 
     // search: every line of the window page by page, both orders; the partial index's path; filters
     let (lo, hi) = (c.at(-2000.0), c.at(10.0));
@@ -458,9 +463,15 @@ async fn ask(c: Clock, app: &Proc, db: &Client) -> BTreeMap<String, Value> {
     assert_eq!(all.len() as i64, raw, "paging through every line returns each line once");
     doc.insert("search: every line".into(), summary(&all));
     let searches: [(&str, &str); 7] = [
-        ("errors of feed-service (partial index)", "service => 'feed-service', level => 'ERROR', since => $4, until => $5"),
+        (
+            "errors of feed-service (partial index)",
+            "service => 'feed-service', level => 'ERROR', since => $4, until => $5",
+        ),
         ("q=refused status 5xx", "q => 'refused', status_code => '5xx', since => $4, until => $5"),
-        ("attrs region=eu, min latency 1000", "attrs => '{\"region\": \"eu\"}', min_latency_ms => 1000, since => $4, until => $5"),
+        (
+            "attrs region=eu, min latency 1000",
+            "attrs => '{\"region\": \"eu\"}', min_latency_ms => 1000, since => $4, until => $5",
+        ),
         ("WARN and above of two services", "services => '{api,search}', level => 'WARN', since => $4, until => $5"),
         ("a pattern", "pattern => log_pattern_id('connection to db-1 refused'), since => $4, until => $5"),
         ("one instant, 40 services", "q => 'same instant', since => $4, until => $5"),
@@ -472,8 +483,13 @@ async fn ask(c: Clock, app: &Proc, db: &Client) -> BTreeMap<String, Value> {
         doc.insert(format!("search: {name}"), summary(&lines));
     }
     // a search out of budget at every slice goes on from its markers to the same lines
-    let budgeted =
-        search_all(db, "since => $4, until => $5, services => '{checkout}', budget => '1 microsecond'", &[a, &lo, &hi], 50).await;
+    let budgeted = search_all(
+        db,
+        "since => $4, until => $5, services => '{checkout}', budget => '1 microsecond'",
+        &[a, &lo, &hi],
+        50,
+    )
+    .await;
     let whole = search_all(db, "since => $4, until => $5, services => '{checkout}'", &[a, &lo, &hi], 50).await;
     assert_eq!(budgeted, whole, "markers continue where the search stopped");
     doc.insert("search: checkout, out of budget at every slice".into(), summary(&budgeted));
