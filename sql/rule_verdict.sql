@@ -4,11 +4,13 @@
 --   latency_p95  p95 latency (ms) in lookback >= threshold, with >= min_events latencies
 --   error_rate   binomial z-score of the errors in lookback against the service's error rate over
 --                the baseline before it (floored at 0.1%, so a spotless baseline does not make
---                one error a spike) >= threshold, with >= min_events logs in lookback and baseline
+--                one error a spike, and capped at 99.9%) >= threshold, with >= min_events logs in lookback and baseline
 --   no_data      no log in lookback from a regular sender: >= min_events logs in the baseline, in
 --                at least a share `threshold` of its minutes (a one-off batch, a test with curl or
 --                a backfill is not a service that went silent); an open incident stays open while
 --                the silence lasts
+--   new_pattern  is not here: its measure is a set of patterns, not a window's sums
+--                (new_error_patterns() and new_pattern_verdict())
 CREATE OR REPLACE FUNCTION rule_verdict(
     kind text, threshold double precision, min_events bigint, lookback interval, baseline interval,
     total bigint, errors bigint, latency_count bigint, p95 double precision,
@@ -33,7 +35,9 @@ BEGIN
         breached := coalesce(p95 >= threshold, false) AND latency_count >= greatest(min_events, 1);
         summary := format('Latency spike: p95=%sms in last %s', round(p95), interval_label(lookback));
     WHEN 'error_rate' THEN
-        p0 := greatest(coalesce(base_errors::double precision / nullif(base_total, 0), 0), 0.001);
+        -- floored at 0.1% and capped at 99.9%: a baseline of only errors (a service that logs
+        -- nothing else) must not divide by zero and stop detection for every service
+        p0 := least(greatest(coalesce(base_errors::double precision / nullif(base_total, 0), 0), 0.001), 0.999);
         observed := CASE WHEN total > 0 THEN round(((errors - total * p0) / sqrt(total * p0 * (1 - p0)))::numeric, 2) END;
         breached := total >= min_events AND base_total >= min_events AND coalesce(observed >= threshold, false);
         summary := format('Error rate spike: %s%% errors in last %s (baseline %s%%, z=%s)',

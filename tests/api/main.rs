@@ -3,20 +3,25 @@
 mod helpers;
 
 mod alertmanager;
+mod browser;
 mod contract;
-mod dashboard;
 mod deploy;
 mod detection;
 mod detector;
 mod e2e;
 mod early_answers;
 mod es_bulk;
+mod explorer;
 mod health;
 mod hostile;
+mod incident_page;
 mod ingest;
 mod loki;
+mod new_patterns;
 mod notify;
 mod otlp;
+mod overview;
+mod pages;
 mod pattern_counts;
 mod patterns;
 mod read_api;
