@@ -41,4 +41,5 @@
 \ir top_patterns.sql
 \ir incident_context.sql
 \ir incident_alert.sql
+\ir distribute_tables.sql
 \ir grants.sql

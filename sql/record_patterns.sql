@@ -1,11 +1,13 @@
 -- The collector's half of the pattern counts: one delta row per (service, pattern, level, minute)
 -- of the batch it just COPYed, and catalogue rows for the patterns it had not seen yet, in the
--- same transaction as the rows. PL/pgSQL with generic plans, not SQL: a SQL function plans its
--- statements on every call, and this one runs once per group commit (see record_rollup()).
+-- same transaction as the rows.
 CREATE OR REPLACE FUNCTION record_patterns(
     services text[], pattern_ids bigint[], levels text[], buckets timestamptz[], counts bigint[],
     new_services text[], new_ids bigint[], new_templates text[], new_examples text[], new_first timestamptz[])
 RETURNS void
+-- plpgsql, not sql: Citus cannot plan a SQL function's statements on distributed tables when
+-- they use the function's parameters; and a SQL function plans its statements on every call,
+-- while this one runs once per group commit: PL/pgSQL with generic plans plans once per connection.
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 AS $$

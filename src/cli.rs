@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create or upgrade the schema (migrations/), then re-apply every sql/ file. Idempotent.
-    Migrate(DbArgs),
+    Migrate(MigrateArgs),
     /// Serve the HTTP API: POST /logs, GET /health, ...
     Collector(CollectorArgs),
     /// Run detection: detect_incidents() on new data and every --interval; partition upkeep;
@@ -189,6 +189,20 @@ pub struct DbArgs {
     /// PostgreSQL connection URL.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// On a Citus coordinator, then distribute logs and the per-service tables by service
+    /// (distribute_tables()); the other tables stay on the coordinator. Idempotent; changes nothing
+    /// on plain PostgreSQL.
+    #[arg(long, env = "LOGMON_DISTRIBUTE")]
+    pub distribute: bool,
+    /// Shards of logs when it is distributed now (default: Citus's citus.shard_count).
+    #[arg(long, env = "LOGMON_SHARD_COUNT", requires = "distribute", value_parser = clap::value_parser!(i32).range(1..=64000))]
+    pub shard_count: Option<i32>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -14,7 +14,7 @@ async fn main() {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     let result = match cli.command {
-        Command::Migrate(args) => migrate(&args.database_url).await,
+        Command::Migrate(args) => migrate(&args.db.database_url, args.distribute, args.shard_count).await,
         Command::Collector(args) => collector::run(args.config(), shutdown_signal()).await,
         Command::Detector(args) => match args.config() {
             Ok(cfg) => detector::run(cfg, shutdown_signal()).await,
@@ -39,7 +39,7 @@ async fn main() {
     }
 }
 
-async fn migrate(url: &str) -> logmon::Result {
+async fn migrate(url: &str, distribute: bool, shard_count: Option<i32>) -> logmon::Result {
     let mut client = db::connect(url).await?;
     let report = db::migrate::migrate(&mut client).await?;
     tracing::info!(
@@ -48,5 +48,10 @@ async fn migrate(url: &str) -> logmon::Result {
         partitions_created = report.partitions_created.len(),
         "database is up to date"
     );
+    if distribute {
+        for p in db::migrate::distribute(&mut client, shard_count).await? {
+            tracing::info!(table = %p.table, placement = %p.placement, action = %p.action, "placement");
+        }
+    }
     Ok(())
 }

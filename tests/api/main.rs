@@ -29,6 +29,8 @@ mod receiver;
 mod reliability;
 mod roles;
 mod rollup;
+mod same_answers;
+mod scale_out;
 mod schema;
 mod search;
 mod shippers;
