@@ -34,8 +34,11 @@ RETURNS TABLE (service text, total bigint, errors bigint, latency_count bigint,
 -- plpgsql rather than sql: Citus cannot plan a SQL function's statements on distributed tables
 -- when they use the function's parameters.
 LANGUAGE plpgsql STABLE ROWS 20
--- JIT would cost hundreds of ms here for a query that takes a few.
+-- JIT would cost hundreds of ms here for a query that takes a few; so would parallel workers,
+-- which the planner picks when it cannot estimate the edges (late arrivals make it guess high):
+-- starting them took 50 ms for a read of 1 ms on a busy machine.
 SET jit = off
+SET max_parallel_workers_per_gather = 0
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -87,6 +90,7 @@ CREATE OR REPLACE FUNCTION active_minutes(lo timestamptz, hi timestamptz)
 RETURNS TABLE (service text, minutes bigint)
 LANGUAGE plpgsql STABLE ROWS 20  -- not sql: see window_stats()
 SET jit = off
+SET max_parallel_workers_per_gather = 0
 AS $$
 #variable_conflict use_column
 BEGIN
