@@ -320,3 +320,36 @@ async fn a_dba_tuning_a_threshold_changes_the_next_evaluation() {
     c.batch_execute("UPDATE detection_rules SET threshold = 100 WHERE name = 'ERROR_SPIKE'").await.unwrap();
     assert_eq!(actions(&detect(&c, at(t0, 31)).await), vec![("opened", "feed-service", "ERROR_SPIKE")]);
 }
+
+#[tokio::test]
+async fn a_resolved_incident_keeps_the_summary_of_its_peak_with_the_value_it_closed_at() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    let t0 = t0();
+    c.batch_execute("UPDATE detection_rules SET enabled = false WHERE name = 'ERROR_RATE'").await.unwrap();
+    normal(&c, t0, &["feed-service"]).await;
+    load(&c, "feed-service", t0, 30, 20, 1000, 80.0).await; // 600 errors in 30 s
+    load(&c, "feed-service", at(t0, 60), 30, 20, 1000, 80.0).await; // 600 more a minute later
+    detect(&c, at(t0, 30)).await;
+    detect(&c, at(t0, 90)).await; // the peak: about 1200 errors in the window
+    detect(&c, at(t0, 330)).await; // the first burst has left the window: about 600
+    let (summary, peak): (String, f64) =
+        c.query_one("SELECT summary, peak FROM incidents", &[]).await.map(|r| (r.get(0), r.get(1))).unwrap();
+    assert!(peak >= 1200.0, "{peak}");
+    assert!(summary.starts_with(&format!("ERROR spike: {peak} errors")), "the summary is the peak's: {summary}");
+
+    // clear since 391 s (both bursts out of the window), resolved a minute later
+    detect(&c, at(t0, 391)).await;
+    assert_eq!(actions(&detect(&c, at(t0, 452)).await), vec![("resolved", "feed-service", "ERROR_SPIKE")]);
+    let (summary, observed, closing): (String, f64, f64) = c
+        .query_one("SELECT summary, observed, (details ->> 'closing_observed')::float8 FROM incidents", &[])
+        .await
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .unwrap();
+    assert!(closing < 500.0 && observed == closing, "it closed below the threshold: {closing}");
+    assert_eq!(
+        summary,
+        format!("ERROR spike: {peak} errors in last 5 min; resolved at {closing} (threshold 500)"),
+        "not the last reading above the threshold"
+    );
+}

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod alertmanager;
+mod backtest;
 mod contract;
 mod dashboard;
 mod deploy;
