@@ -1,6 +1,6 @@
 use clap::Parser;
-use logmon::cli::{Cli, Command};
-use logmon::{collector, db, detector, generator, shutdown_signal, telemetry, up};
+use logmon::cli::{Cli, Command, RulesCommand};
+use logmon::{collector, db, detector, generator, rules, shutdown_signal, telemetry, up};
 
 #[tokio::main]
 async fn main() {
@@ -24,6 +24,8 @@ async fn main() {
             Err(e) => Err(e.into()),
         },
         Command::Up(args) => up::run(*args).await,
+        Command::Rules(RulesCommand::List(args)) => rules::list(&args.database_url).await,
+        Command::Rules(RulesCommand::Backtest(args)) => rules::backtest(&args).await,
     };
     if let Err(e) = result {
         tracing::error!("{e}");

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod metrics;
 pub mod otlp;
 pub mod params;
+pub mod rules;
 pub mod server;
 pub mod silences;
 pub mod stats;
@@ -88,6 +89,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v2/silences"),
     ("GET", "/api/v2/silence/{id}"),
     ("DELETE", "/api/v2/silence/{id}"),
+    ("GET", "/rules"),
+    ("POST", "/rules"),
+    ("POST", "/rules/backtest"),
+    ("PATCH", "/rules/{id}"),
+    ("DELETE", "/rules/{id}"),
+    ("GET", "/rules/{id}/history"),
 ];
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -111,6 +118,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .or(metrics::routes(&state))
         .unify()
         .or(silences::routes(&state))
+        .unify()
+        .or(rules::routes(&state))
         .unify()
         .or(openapi())
         .unify()

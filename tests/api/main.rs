@@ -21,5 +21,6 @@ mod receiver;
 mod reliability;
 mod roles;
 mod rollup;
+mod rules;
 mod schema;
 mod silences;
