@@ -7,7 +7,8 @@
 -- SECURITY DEFINER with a fixed search_path, and executable only by the roles that need them.
 GRANT USAGE ON SCHEMA public TO logmon_ingest, logmon_reader, logmon_operator, logmon_detector;
 
-GRANT INSERT ON logs, log_rollup TO logmon_ingest;
+GRANT INSERT ON logs, log_rollup, log_pattern_counts, log_patterns TO logmon_ingest;
+GRANT SELECT (service, pattern_id) ON log_patterns TO logmon_ingest;
 -- the collector COPYs into the partitions themselves (ensure_partitions() grants new ones)
 DO $$
 DECLARE
@@ -17,12 +18,12 @@ BEGIN
         EXECUTE format('GRANT INSERT ON %s TO logmon_ingest', p);
     END LOOP;
 END $$;
-GRANT SELECT ON logmon_settings TO logmon_ingest;
+GRANT SELECT ON logmon_settings, rollup_state TO logmon_ingest;  -- rollup_state: rollup_bucket()
 
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO logmon_reader, logmon_detector;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON incidents, incident_events, notification_outbox, notification_deliveries, alert_state,
-    detector_heartbeat, log_rollup, log_rollup_minute TO logmon_detector;
+    detector_heartbeat, log_rollup, log_rollup_minute, log_pattern_counts, log_patterns TO logmon_detector;
 GRANT UPDATE ON rollup_state TO logmon_detector;
 
 -- Functions that run with their owner's rights must not resolve names through the caller's
@@ -72,3 +73,24 @@ ALTER FUNCTION delete_rule(bigint, text) SECURITY DEFINER SET search_path = publ
 REVOKE EXECUTE ON FUNCTION create_rule(jsonb, text), update_rule(bigint, jsonb, text), delete_rule(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION create_rule(jsonb, text), update_rule(bigint, jsonb, text), delete_rule(bigint, text)
     TO logmon_operator;
+
+-- Searching raw logs: readers (the API, analysts) only.
+REVOKE EXECUTE ON FUNCTION search_logs(text, text, timestamptz, timestamptz, text, text, double precision, jsonb, bigint,
+                                       int, boolean, text, text[], interval),
+                           incident_logs(bigint, int, text, text, text, double precision, jsonb, bigint, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION search_logs(text, text, timestamptz, timestamptz, text, text, double precision, jsonb, bigint,
+                                      int, boolean, text, text[], interval),
+                          incident_logs(bigint, int, text, text, text, double precision, jsonb, bigint, boolean)
+    TO logmon_reader, logmon_detector;
+
+-- Compaction changes no figure (deltas become their sum): collectors run it too, so that reads
+-- stay cheap whether or not a detector runs. It runs with its owner's rights.
+ALTER FUNCTION compact_rollup() SECURITY DEFINER;
+ALTER FUNCTION compact_patterns() SECURITY DEFINER;
+DO $$
+BEGIN
+    EXECUTE format('ALTER FUNCTION compact_rollup() SET search_path = %I, pg_temp', current_schema());
+    EXECUTE format('ALTER FUNCTION compact_patterns() SET search_path = %I, pg_temp', current_schema());
+END $$;
+REVOKE EXECUTE ON FUNCTION compact_rollup(), compact_patterns() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION compact_rollup(), compact_patterns() TO logmon_ingest, logmon_detector;

@@ -28,17 +28,20 @@ LANGUAGE sql STABLE AS $$
             'peak', inc.peak::text,
             'status', inc.status)
             || CASE WHEN inc.acknowledged_by IS NULL THEN '{}'::jsonb
-                    ELSE jsonb_build_object('acknowledged_by', inc.acknowledged_by) END,
+                    ELSE jsonb_build_object('acknowledged_by', inc.acknowledged_by) END
+            -- what it is made of (strings, as annotations must be): see incident_context_text()
+            || jsonb_strip_nulls(jsonb_build_object('top_patterns', c.top_patterns, 'sample_lines', c.sample_lines)),
         'startsAt', rfc3339_utc(inc.created_at),
         -- Alertmanager's "no end" in webhook bodies is the zero time
         'endsAt', coalesce(rfc3339_utc(ends_at), '0001-01-01T00:00:00Z'),
         'generatorURL', rtrim(public_url, '/') || '/incidents/' || inc.id)
+    FROM incident_context_text(inc.id) c
 $$;
 
 COMMENT ON FUNCTION incident_alert(incidents, text, timestamptz, text) IS
   'One incident as an Alertmanager alert: labels alertname (= incident_type), service, severity (lower case), '
   'incident_id, source; annotations summary, description, observed, threshold, peak, status (open, acknowledged, '
-  'resolved) and acknowledged_by; startsAt = created_at; '
+  'resolved), acknowledged_by, top_patterns and sample_lines (incident_context_text()); startsAt = created_at; '
   'endsAt = ends_at (NULL: the zero time); generatorURL = public_url/incidents/id.';
 
 CREATE OR REPLACE FUNCTION alertmanager_alerts(public_url text, hold interval DEFAULT '5 minutes')

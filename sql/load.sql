@@ -8,6 +8,7 @@
 \ir record_rollup.sql
 \ir logs_rollup_trigger.sql
 \ir compact_rollup.sql
+\ir record_patterns.sql
 \ir window_stats.sql
 \ir service_stats.sql
 \ir service_timeseries.sql
@@ -33,9 +34,14 @@
 \ir summarise_outbox.sql
 \ir silence_notifications.sql
 \ir preview_silence.sql
-\ir incident_alert.sql
 \ir render_notification.sql
 \ir claim_notifications.sql
 \ir record_delivery.sql
 \ir prune_notifications.sql
+\ir log_template.sql
+\ir search_logs.sql
+\ir incident_logs.sql
+\ir top_patterns.sql
+\ir incident_context.sql
+\ir incident_alert.sql
 \ir grants.sql

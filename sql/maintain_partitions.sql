@@ -28,6 +28,8 @@ BEGIN
             EXECUTE format('DROP TABLE %I', p.name);
             DELETE FROM log_rollup WHERE bucket < p.upper_bound;
             DELETE FROM log_rollup_minute WHERE bucket < p.upper_bound;
+            DELETE FROM log_pattern_counts WHERE bucket < p.upper_bound;
+            DELETE FROM log_patterns WHERE last_seen < p.upper_bound;
             action := 'dropped'; partition_name := p.name; RETURN NEXT;
         END IF;
     END LOOP;

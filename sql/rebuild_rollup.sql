@@ -46,10 +46,34 @@ BEGIN
     FROM rebuilt_seconds GROUP BY 1, 2;
     GET DIAGNOSTICS m = ROW_COUNT;
     DROP TABLE rebuilt_seconds;
+    -- pattern counts of the range (rows written straight into a partition carry no pattern_id:
+    -- computed here, as the logs triggers do)
+    LOCK TABLE log_pattern_counts IN SHARE ROW EXCLUSIVE MODE;
+    DELETE FROM log_pattern_counts WHERE bucket >= lo AND bucket < hi;
+    WITH r AS MATERIALIZED (
+        SELECT service, level, ts, message, pattern_id FROM logs WHERE ts >= lo AND ts < hi AND message IS NOT NULL
+    ), ids AS (
+        SELECT m.message, log_pattern_id(m.message) AS p
+        FROM (SELECT DISTINCT r.message FROM r WHERE r.pattern_id IS NULL) m
+    ), x AS MATERIALIZED (
+        SELECT r.service, r.level, r.ts, r.message, coalesce(r.pattern_id, ids.p) AS p
+        FROM r LEFT JOIN ids ON r.pattern_id IS NULL AND ids.message = r.message
+    ), counts AS (
+        INSERT INTO log_pattern_counts (service, pattern_id, level, bucket, count, compacted)
+        SELECT x.service, x.p, x.level, date_trunc('minute', x.ts), count(*), true FROM x GROUP BY 1, 2, 3, 4
+    )
+    INSERT INTO log_patterns (service, pattern_id, template, example, first_seen, last_seen)
+    SELECT d.service, d.p, log_template(d.message), d.message, date_trunc('minute', d.first), date_trunc('minute', d.last)
+    FROM (SELECT DISTINCT ON (x.service, x.p) x.service, x.p, x.message,
+                 min(x.ts) OVER (PARTITION BY x.service, x.p) AS first, max(x.ts) OVER (PARTITION BY x.service, x.p) AS last
+          FROM x ORDER BY x.service, x.p, x.ts) d
+    ON CONFLICT (service, pattern_id) DO UPDATE
+        SET first_seen = least(log_patterns.first_seen, excluded.first_seen),
+            last_seen = greatest(log_patterns.last_seen, excluded.last_seen);
     RETURN n + m;
 END $$;
 
 COMMENT ON FUNCTION rebuild_rollup(timestamptz, timestamptz) IS
-  'Recomputes log_rollup (seconds younger than rollup_state.fine_since) and log_rollup_minute from the raw logs for whole '
-  'minutes in [from_ts, to_ts) (exact; blocks rollup writers meanwhile). Use after COPYing straight into a partition, or '
-  'to repair. Returns rollup rows written.';
+  'Recomputes log_rollup (seconds younger than rollup_state.fine_since), log_rollup_minute and log_pattern_counts (and '
+  'catalogue rows) from the raw logs for whole minutes in [from_ts, to_ts) (exact; blocks rollup writers meanwhile). Use '
+  'after COPYing straight into a partition, or to repair. Returns rollup rows written.';

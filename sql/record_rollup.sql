@@ -1,4 +1,19 @@
--- The collector's half of the rollup: one delta row per (service, second) of the batch it just
+-- The bucket of a rollup delta: its second, or its minute where older than rollup_state.fine_since
+-- (compact_rollup() keeps only minutes there, and readers read only minutes there: see
+-- window_bounds()). Late rows and backfills thus write one delta per (service, minute), not one
+-- per second: a day of history loaded in a minute leaves ~60x fewer rows for compaction to fold
+-- and for VACUUM to reclaim. fine_since only moves forward, so a minute written here is never read
+-- as a second.
+CREATE OR REPLACE FUNCTION rollup_bucket(ts timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN ts < s.fine_since THEN date_trunc('minute', ts) ELSE date_trunc('second', ts) END FROM rollup_state s
+$$;
+
+COMMENT ON FUNCTION rollup_bucket(timestamptz) IS
+  'The log_rollup bucket of a row stamped ts: its second, or its minute where older than rollup_state.fine_since.';
+
+-- The collector's half of the rollup: one delta row per (service, rollup_bucket()) of the batch it just
 -- COPYed, in the same transaction (so the rollup commits or aborts with the rows). hists is the
 -- 16 histogram counts of every row, flattened. Also wakes the detector: NOTIFYs with the same
 -- payload are folded into one per transaction by PostgreSQL.
@@ -10,15 +25,20 @@ LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO log_rollup (service, bucket, total, errors, latency_count, latency_sum, latency_max,
                             h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15)
-    SELECT u.s, date_trunc('second', u.b), u.t, u.e, u.lc, u.ls, u.lm,
-           hists[o + 1], hists[o + 2], hists[o + 3], hists[o + 4], hists[o + 5], hists[o + 6], hists[o + 7], hists[o + 8],
-           hists[o + 9], hists[o + 10], hists[o + 11], hists[o + 12], hists[o + 13], hists[o + 14], hists[o + 15], hists[o + 16]
-    FROM unnest(services, buckets, totals, errors, latency_counts, latency_sums, latency_maxes)
-             WITH ORDINALITY AS u(s, b, t, e, lc, ls, lm, i),
-         LATERAL (SELECT ((u.i - 1) * 16)::int AS o) AS off;
+    SELECT u.s, u.k, sum(u.t), sum(u.e), sum(u.lc), sum(u.ls), max(u.lm),
+           sum(hists[o + 1]), sum(hists[o + 2]), sum(hists[o + 3]), sum(hists[o + 4]), sum(hists[o + 5]),
+           sum(hists[o + 6]), sum(hists[o + 7]), sum(hists[o + 8]), sum(hists[o + 9]), sum(hists[o + 10]),
+           sum(hists[o + 11]), sum(hists[o + 12]), sum(hists[o + 13]), sum(hists[o + 14]), sum(hists[o + 15]),
+           sum(hists[o + 16])
+    FROM (SELECT w.*, CASE WHEN w.b < f.fine_since THEN date_trunc('minute', w.b) ELSE date_trunc('second', w.b) END AS k
+          FROM unnest(services, buckets, totals, errors, latency_counts, latency_sums, latency_maxes)
+                   WITH ORDINALITY AS w(s, b, t, e, lc, ls, lm, i),
+               rollup_state f) u,
+         LATERAL (SELECT ((u.i - 1) * 16)::int AS o) AS off
+    GROUP BY u.s, u.k;
     PERFORM pg_notify('logmon_ingest', '');
 END $$;
 
 COMMENT ON FUNCTION record_rollup(text[], timestamptz[], bigint[], bigint[], bigint[], double precision[], double precision[], bigint[]) IS
-  'Appends per-(service, second) rollup deltas for rows the caller COPYed in this transaction. Used by the collector, '
+  'Appends per-(service, rollup_bucket()) rollup deltas for rows the caller COPYed in this transaction. Used by the collector, '
   'which sets logmon.rollup_recorded = on so the logs trigger skips those rows.';

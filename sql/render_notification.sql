@@ -47,7 +47,8 @@ BEGIN
             'alerts', jsonb_build_array(alert),
             -- not in Alertmanager's format; receivers written for it ignore it
             'logmon', jsonb_build_object('event', o.kind, 'idempotency_key', o.idempotency_key,
-                                         'incident_id', inc.id, 'incident_status', inc.status)
+                                         'incident_id', inc.id, 'incident_status', inc.status,
+                                         'context', (SELECT c.context FROM incident_context_text(inc.id) c))
                       || CASE WHEN o.payload ? 'after_silence'
                               THEN jsonb_build_object('after_silence', o.payload -> 'after_silence') ELSE '{}' END);
     WHEN 'slack' THEN
@@ -60,7 +61,11 @@ BEGIN
                  THEN format(' (lasted %s)', date_trunc('second', inc.resolved_at - inc.created_at)) ELSE '' END,
             url || '/incidents/' || inc.id, inc.id,
             CASE WHEN NOT o.payload ? 'after_silence' THEN ''
-                 WHEN o.kind = 'resolved' THEN ' (resolved while silenced)' ELSE ' (still firing after a silence)' END));
+                 WHEN o.kind = 'resolved' THEN ' (resolved while silenced)' ELSE ' (still firing after a silence)' END)
+            -- what it is made of, quoted under the headline (escaped: log text comes from senders)
+            || coalesce((SELECT E'\n>*Top patterns*\n>' || replace(slack_escape(c.top_patterns), E'\n', E'\n>')
+                                || coalesce(E'\n>*Sample lines*\n>' || replace(slack_escape(c.sample_lines), E'\n', E'\n>'), '')
+                         FROM incident_context_text(inc.id) c WHERE o.kind <> 'resolved'), ''));
     WHEN 'alertmanager' THEN
         IF o.kind = 'resolved' THEN
             RETURN jsonb_build_array(incident_alert(inc, inc.severity, inc.resolved_at, url));

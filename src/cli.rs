@@ -124,6 +124,7 @@ pub struct TrafficArgs {
     #[arg(long, env = "LOGMON_DURATION", value_parser = crate::generator::scenario::parse_duration)]
     pub duration: Option<Duration>,
     /// A failure scenario, repeatable: error-burst:SERVICE:at=60s:for=30s[:rate=0.5],
+    /// new-error:SERVICE:at=..:for=..[:rate=0.001] (a novel error message),
     /// latency:SERVICE:at=..:for=..:x5, outage:SERVICE:at=..:for=... Without any, a demo schedule
     /// (one of each every 10 minutes) runs; `--scenario none` sends normal traffic only.
     #[arg(long = "scenario", env = "LOGMON_SCENARIO", value_delimiter = ';')]
@@ -281,6 +282,9 @@ pub struct CollectorArgs {
     /// Seconds a client may take to send a request body.
     #[arg(long, env = "LOGMON_BODY_TIMEOUT", default_value_t = 30)]
     pub body_timeout: u64,
+    /// Most lines one NDJSON export of GET /logs streams (a capped export says so in its last line).
+    #[arg(long, env = "LOGMON_MAX_EXPORT_ROWS", default_value_t = 100_000)]
+    pub max_export_rows: usize,
     /// Seconds a client may take to send a request's headers.
     #[arg(long, env = "LOGMON_HEADER_TIMEOUT", default_value_t = 10)]
     pub header_timeout: u64,
@@ -293,6 +297,13 @@ pub struct CollectorArgs {
     /// Bearer token required by POST /incidents/{id}/ack and /resolve (default: none required).
     #[arg(long, env = "LOGMON_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Accept syslog over TCP on this address (RFC 5424 / 3164, octet-counted or newline
+    /// framing), e.g. 0.0.0.0:6514. Default: off.
+    #[arg(long, env = "LOGMON_SYSLOG_TCP")]
+    pub syslog_tcp: Option<SocketAddr>,
+    /// Accept syslog over UDP on this address, e.g. 0.0.0.0:5514. Default: off.
+    #[arg(long, env = "LOGMON_SYSLOG_UDP")]
+    pub syslog_udp: Option<SocketAddr>,
 }
 
 impl CollectorArgs {
@@ -310,6 +321,7 @@ impl CollectorArgs {
             limits: crate::api::ApiLimits {
                 max_body_bytes: self.max_body_bytes,
                 body_timeout: Duration::from_secs(self.body_timeout),
+                max_export_rows: self.max_export_rows.max(1),
                 ingest_token: self.ingest_token.as_deref().filter(|t| !t.is_empty()).map(crate::api::auth::Secret::new),
                 admin_token: self.admin_token.as_deref().filter(|t| !t.is_empty()).map(crate::api::auth::Secret::new),
             },
@@ -317,6 +329,14 @@ impl CollectorArgs {
             server: crate::api::server::ServerLimits {
                 max_connections: self.max_connections,
                 header_timeout: Duration::from_secs(self.header_timeout.max(1)),
+            },
+            syslog: crate::syslog::SyslogConfig {
+                tcp: self.syslog_tcp,
+                udp: self.syslog_udp,
+                // a batch must fit the queue budget and the item limit, or it could never be stored
+                max_batch: 4096.min(self.max_queued_rows).min(self.max_items).max(1),
+                max_connections: self.max_connections,
+                ..Default::default()
             },
         }
     }

@@ -13,6 +13,7 @@ use crate::ingest::batcher::{Batcher, BatcherConfig};
 use crate::ingest::pipeline::{IngestLimits, Pipeline};
 use crate::ingest::validate::TsRange;
 use crate::metrics::Metrics;
+use crate::syslog;
 
 #[derive(Debug, Clone)]
 pub struct CollectorConfig {
@@ -23,6 +24,7 @@ pub struct CollectorConfig {
     pub limits: ApiLimits,
     pub ingest: IngestLimits,
     pub server: crate::api::server::ServerLimits,
+    pub syslog: crate::syslog::SyslogConfig,
 }
 
 pub async fn run(
@@ -34,14 +36,29 @@ pub async fn run(
     let batcher = Batcher::start(cfg.database_url.clone(), cfg.batcher.clone(), metrics.clone());
     let ts_range = Arc::new(RwLock::new(default_ts_range()));
     tokio::spawn(refresh_ts_range(pool.clone(), ts_range.clone()));
+    tokio::spawn(compact(pool.clone()));
 
     let pipeline = Pipeline::new(batcher, cfg.ingest.clone(), ts_range, metrics.clone());
-    let state = AppState { pool, pipeline, metrics, limits: Arc::new(cfg.limits.clone()) };
+    // One stop signal for the HTTP server and the syslog listeners. The syslog sockets are bound
+    // first, so that once HTTP answers every listener does.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let syslog =
+        syslog::Listeners::start(cfg.syslog.clone(), pipeline.clone(), metrics.clone(), stop_rx.clone()).await?;
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let state = AppState { pool, pipeline, metrics, limits: Arc::new(cfg.limits.clone()) };
     tracing::info!(%addr, "collector listening on http://{addr}");
-    api::server::serve(api::routes(state), listener, cfg.server.clone(), shutdown).await;
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stopped = stop_rx.clone();
+    let stopped = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    api::server::serve(api::routes(state), listener, cfg.server.clone(), stopped).await;
+    syslog.join().await;
     tracing::info!("collector stopped");
     Ok(())
 }
@@ -68,5 +85,19 @@ async fn refresh_ts_range(pool: Pool, range: Arc<RwLock<TsRange>>) {
             *range.write().expect("ts range lock") = r;
         }
         tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+}
+
+/// Folds rollup and pattern deltas every second, as every detector tick does: readers' cost must
+/// not depend on whether a detector is running (a collector ingesting alone would otherwise pile
+/// up deltas that every /stats, /patterns and search has to add up). Any number of collectors and
+/// detectors may call it: one compacts at a time (an advisory lock), the others skip.
+async fn compact(pool: Pool) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Ok(c) = pool.get().await else { continue };
+        if let Err(e) = c.batch_execute("SELECT compact_rollup(), compact_patterns()").await {
+            tracing::debug!(error = %e, "compaction skipped");
+        }
     }
 }

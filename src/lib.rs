@@ -1,5 +1,5 @@
 //! logmon: log ingestion and incident detection on PostgreSQL. The module tree follows the data:
-//! `api` (HTTP) -> `ingest` (decode, validate, group commit, COPY) -> PostgreSQL (`sql/`) ->
+//! `api` (HTTP) and `syslog` (TCP/UDP listeners) -> `ingest` (decode, validate, group commit, COPY) -> PostgreSQL (`sql/`) ->
 //! `detector` (thin loop around `detect_incidents()`) -> `notify` (outbox -> webhooks, Slack,
 //! Alertmanager). `rules` is the `logmon rules` subcommand: list the rules, replay them over past
 //! traffic.
@@ -12,7 +12,9 @@ pub mod generator;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;
+pub mod pattern;
 pub mod rules;
+pub mod syslog;
 pub mod telemetry;
 pub mod up;
 

@@ -15,6 +15,16 @@ pub struct Outcome {
     pub outcome: String,
 }
 
+/// Rows per front end: `source` is json, otlp, loki, es_bulk, syslog_tcp or syslog_udp;
+/// `outcome` is stored, rejected (refused by validation), malformed (not readable as the
+/// protocol), dropped (UDP lines that could not be queued) or deferred (TCP lines that waited
+/// for room in the queue, counted per wait; they are stored later, not lost).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceOutcome {
+    pub source: &'static str,
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Instance {
     pub instance: String,
@@ -37,6 +47,7 @@ pub struct Metrics {
     pub registry: Registry,
     pub ingest_requests: Family<Outcome, Counter>,
     pub ingest_rows: Family<Outcome, Counter>,
+    pub source_rows: Family<SourceOutcome, Counter>,
     pub ingest_bytes: Counter,
     pub batch_rows: Histogram,
     pub commit_seconds: Histogram,
@@ -55,6 +66,7 @@ impl Metrics {
         let m = Metrics {
             ingest_requests: Family::default(),
             ingest_rows: Family::default(),
+            source_rows: Family::default(),
             ingest_bytes: Counter::default(),
             batch_rows: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
@@ -68,6 +80,11 @@ impl Metrics {
         };
         registry.register("ingest_requests", "Log ingestion requests by outcome", m.ingest_requests.clone());
         registry.register("ingest_rows", "Log rows by outcome (committed, rejected, failed)", m.ingest_rows.clone());
+        registry.register(
+            "ingest_source_rows",
+            "Log rows per front end (source) and outcome (stored, rejected, malformed, dropped, deferred)",
+            m.source_rows.clone(),
+        );
         registry.register("ingest_bytes", "Request body bytes received on ingest endpoints", m.ingest_bytes.clone());
         registry.register("ingest_batch_rows", "Rows per group-commit transaction", m.batch_rows.clone());
         registry.register("ingest_commit_seconds", "Duration of group-commit transactions", m.commit_seconds.clone());
@@ -106,6 +123,13 @@ impl Metrics {
     pub fn rejected_rows(&self, rows: usize) {
         if rows > 0 {
             self.ingest_rows.get_or_create(&Outcome { outcome: "rejected".into() }).inc_by(rows as u64);
+        }
+    }
+
+    /// Rows of one front end: what it stored, and what it could not.
+    pub fn source_rows(&self, source: &'static str, outcome: &'static str, rows: u64) {
+        if rows > 0 {
+            self.source_rows.get_or_create(&SourceOutcome { source, outcome }).inc_by(rows);
         }
     }
 

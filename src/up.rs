@@ -47,6 +47,14 @@ pub async fn run(args: UpArgs) -> crate::Result {
     println!("  stats       curl -s '{base}/stats?window_minutes=5'");
     println!("  health      curl -s {base}/health");
     println!("  OTLP logs   OTEL_EXPORTER_OTLP_LOGS_ENDPOINT={base}/v1/logs");
+    println!("  Loki push   {base}/loki/api/v1/push");
+    println!("  ES bulk     {base}/_bulk");
+    if let Some(a) = args.collector.syslog_tcp {
+        println!("  syslog tcp  logger -n {} -P {} -T -t myapp hello", a.ip(), a.port());
+    }
+    if let Some(a) = args.collector.syslog_udp {
+        println!("  syslog udp  logger -n {} -P {} -d -t myapp hello", a.ip(), a.port());
+    }
     println!("  metrics     curl -s {base}/metrics");
     println!("  API doc     {base}/openapi.json");
     println!("  psql        psql '{}'", redact_password(&url));

@@ -21,8 +21,15 @@ ensure_test_tools() {
   # the notification tests deliver to a real Alertmanager; the dashboard test runs headless Chromium
   command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
   command -v chromium >/dev/null || need+=(chromium)
+  # the shipper tests send with real rsyslog (omfwd, omelasticsearch) and util-linux's logger
+  command -v rsyslogd >/dev/null || need+=(rsyslog)
+  [ -e /usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so ] || ls /usr/lib/*/rsyslog/omelasticsearch.so >/dev/null 2>&1 \
+    || need+=(rsyslog-elasticsearch)
+  command -v logger >/dev/null || need+=(bsdutils)
+  command -v npm >/dev/null || need+=(npm)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   ensure_otel_sdk
+  ensure_shipper_clients
   ensure_schemathesis
 }
 
@@ -65,4 +72,18 @@ ensure_otel_sdk() {
   "$venv/bin/pip" install -q --disable-pip-version-check \
     'opentelemetry-sdk>=1.30,<2' 'opentelemetry-exporter-otlp-proto-http>=1.30,<2' >&2
   "$LOGMON_OTEL_PYTHON" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http'
+}
+
+# The shippers' own client libraries the Loki and Elasticsearch tests send with: Python's
+# python-logging-loki and the official elasticsearch client in a venv, winston-loki from npm.
+ensure_shipper_clients() {
+  local node="$PWD/.data/node"
+  export LOGMON_SHIPPERS_PYTHON="$PWD/.data/shippers-venv/bin/python" LOGMON_NODE_MODULES="$node/node_modules"
+  ensure_venv shippers-venv 'import logging_loki, elasticsearch.helpers' 'python-logging-loki==0.3.1' 'elasticsearch>=9,<10'
+  if ! node -e "require('$node/node_modules/winston-loki'); require('$node/node_modules/winston')" 2>/dev/null; then
+    echo "installing winston and winston-loki into $node" >&2
+    mkdir -p "$node"
+    npm install --silent --no-audit --no-fund --prefix "$node" 'winston@3' 'winston-loki@6' >&2
+    node -e "require('$node/node_modules/winston-loki'); require('$node/node_modules/winston')"
+  fi
 }

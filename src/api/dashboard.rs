@@ -1,4 +1,4 @@
-//! GET /: the dashboard, one self-contained HTML page (no CDN: logmon often runs where there is
+//! The dashboard (served by `GET /` to browsers, see root.rs), one self-contained HTML page (no CDN: logmon often runs where there is
 //! no internet). It draws what GET /timeseries and GET /incidents return.
 use warp::reply::{Reply, Response};
 
@@ -17,9 +17,4 @@ pub fn page() -> Response {
     h.insert("x-content-type-options", warp::http::HeaderValue::from_static("nosniff"));
     h.insert("cache-control", warp::http::HeaderValue::from_static("no-cache"));
     resp
-}
-
-pub fn routes() -> super::Routes {
-    use warp::Filter;
-    warp::path::end().and(warp::get()).map(page).boxed()
 }

@@ -55,20 +55,6 @@ impl ApiError {
         }
     }
 
-    /// Answers that may come before the request body was read (or while it is still arriving)
-    /// close the connection: a client that reused it would send its next request into the rest
-    /// of this body. `Connection: close` tells it so; the server's lingering close drains the rest.
-    pub fn closes_connection(&self) -> bool {
-        matches!(
-            self,
-            ApiError::Unauthorized(_)
-                | ApiError::MethodNotAllowed(_)
-                | ApiError::PayloadTooLarge(_)
-                | ApiError::UnsupportedMediaType(_)
-                | ApiError::Timeout(_)
-        )
-    }
-
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -115,7 +101,10 @@ impl From<tokio_postgres::Error> for ApiError {
             && db.code().code().starts_with("22")
         {
             return ApiError::BadRequest {
-                message: format!("invalid value: {}", db.message()),
+                message: match db.column() {
+                    Some(c) => format!("invalid {c}: {}", db.message()),
+                    None => format!("invalid value: {}", db.message()),
+                },
                 details: vec![ItemError {
                     index: None,
                     field: db.column().map(str::to_string),
@@ -143,9 +132,6 @@ impl Reply for ApiError {
             .into_response();
         if let Some(s) = self.retry_after() {
             resp.headers_mut().insert("retry-after", s.into());
-        }
-        if self.closes_connection() {
-            resp.headers_mut().insert("connection", warp::http::HeaderValue::from_static("close"));
         }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert("www-authenticate", warp::http::HeaderValue::from_static("Bearer"));

@@ -54,8 +54,12 @@ async fn get_inner(id: i64, state: &AppState) -> Result<Response, ApiError> {
         .iter()
         .map(|r| IncidentEvent { id: r.get(0), at: r.get(1), event: r.get(2), actor: r.get(3), details: r.get(4) })
         .collect();
+    // what it is made of: top patterns against the hour before, status codes, sample lines
+    let context: serde_json::Value =
+        client.query_one(&client.prepare_cached("SELECT incident_context($1)").await?, &[&id]).await?.get(0);
     let mut body = serde_json::to_value(Incident::from_row(&row)).map_err(|e| ApiError::Internal(e.to_string()))?;
     body["events"] = json!(events);
+    body["context"] = context;
     Ok(warp::reply::json(&body).into_response())
 }
 
@@ -112,6 +116,23 @@ pub fn routes(state: &AppState) -> super::Routes {
         warp::path!("incidents").and(warp::get()).and(warp::query::<Query>()).and(super::with_state(state)).then(list);
     let one = warp::path("incidents").and(params::path_id("id"));
     let get = one.clone().and(warp::path::end()).and(warp::get()).and(super::with_state(state)).then(get);
+    let lines = one
+        .clone()
+        .and(warp::path("logs"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::query::<Vec<(String, String)>>())
+        .and(warp::header::optional::<String>("accept"))
+        .and(super::with_state(state))
+        .then(|id, pairs, accept, state| {
+            super::search::get(
+                super::search::Source::Incident(id),
+                format!("/incidents/{id}/logs"),
+                pairs,
+                accept,
+                state,
+            )
+        });
     let ack = one
         .clone()
         .and(warp::path("ack"))
@@ -133,5 +154,5 @@ pub fn routes(state: &AppState) -> super::Routes {
         .and(warp::body::stream())
         .and(super::with_state(state))
         .then(transition);
-    list.or(get).unify().or(ack).unify().or(resolve).unify().boxed()
+    list.or(get).unify().or(lines).unify().or(ack).unify().or(resolve).unify().boxed()
 }

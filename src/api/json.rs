@@ -18,7 +18,8 @@ pub fn ts_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S
 /// Columns every incident query selects, in `Incident::from_row` order.
 pub const INCIDENT_COLUMNS: &str = "id, created_at, service, incident_type, severity, summary, window_start, window_end, \
      status, last_seen_at, resolved_at, acknowledged_at, acknowledged_by, resolved_by, observed, threshold, peak, rule_id, details, \
-     CASE WHEN status = 'resolved' THEN '{}' ELSE silenced_by(service, incident_type, severity)::text[] END";
+     CASE WHEN status = 'resolved' THEN '{}' ELSE silenced_by(service, incident_type, severity)::text[] END, \
+     coalesce(breach_start, window_start)";
 
 #[derive(Debug, Serialize)]
 pub struct Incident {
@@ -49,6 +50,10 @@ pub struct Incident {
     pub details: serde_json::Value,
     /// Ids of the active silences holding this (unresolved) incident's notifications.
     pub silenced_by: Vec<String>,
+    /// Start of the window of the breach that opened the incident (window_start follows later
+    /// evaluations): where the lines behind it (GET /incidents/{id}/logs) begin.
+    #[serde(serialize_with = "ts")]
+    pub breach_start: DateTime<Utc>,
 }
 
 impl Incident {
@@ -74,6 +79,7 @@ impl Incident {
             rule_id: r.get(17),
             details: r.get(18),
             silenced_by: r.get(19),
+            breach_start: r.get(20),
         }
     }
 }
@@ -100,4 +106,43 @@ pub struct ServiceStats {
     pub p99_ms: Option<f64>,
     pub avg_latency_ms: Option<f64>,
     pub max_latency_ms: Option<f64>,
+}
+
+/// A log line as GET /logs answers it: the keys a sender used, plus attrs, received_at, the
+/// line's pattern (id as 16 hex digits, and template) and its cursor (to continue after it).
+#[derive(Debug, Serialize)]
+pub struct LogLine {
+    #[serde(serialize_with = "ts")]
+    pub ts: DateTime<Utc>,
+    pub service: Option<String>,
+    pub level: Option<String>,
+    pub message: Option<String>,
+    pub latency_ms: Option<f64>,
+    pub status_code: Option<i32>,
+    pub attrs: Option<serde_json::Value>,
+    #[serde(serialize_with = "ts_opt")]
+    pub received_at: Option<DateTime<Utc>>,
+    pub pattern_id: Option<String>,
+    pub pattern: Option<String>,
+    pub cursor: String,
+}
+
+impl LogLine {
+    /// From a row of `ts, service, level, message, latency_ms, status_code, attrs, received_at,
+    /// pattern_id, pattern, cursor` (a log_line).
+    pub fn from_row(r: &Row) -> LogLine {
+        LogLine {
+            ts: r.get(0),
+            service: r.get(1),
+            level: r.get(2),
+            message: r.get(3),
+            latency_ms: r.get(4),
+            status_code: r.get(5),
+            attrs: r.get(6),
+            received_at: r.get(7),
+            pattern_id: r.get::<_, Option<i64>>(8).map(super::search::format_pattern_id),
+            pattern: r.get(9),
+            cursor: r.get(10),
+        }
+    }
 }

@@ -58,15 +58,32 @@ where
     let items = json::items(format, &raw).inspect_err(|_| {
         // a refused body's lines count as rejected rows (an unreadable JSON text has no rows to count)
         if format == BodyFormat::NdJson || raw.first() == Some(&b'{') {
-            state.metrics.rejected_rows(json::line_count(&raw));
+            let n = json::line_count(&raw);
+            state.metrics.rejected_rows(n);
+            state.metrics.source_rows("json", "rejected", n as u64);
         }
     })?;
-    Ok(state.pipeline.store_all(items).await?)
+    let n = items.len() as u64;
+    let result = state.pipeline.store_all(items).await;
+    match &result {
+        Ok(stored) => state.metrics.source_rows("json", "stored", *stored),
+        Err(crate::ingest::error::IngestError::Invalid(_)) => state.metrics.source_rows("json", "rejected", n),
+        Err(_) => {}
+    }
+    Ok(result?)
 }
 
 pub fn routes(state: &AppState) -> super::Routes {
     use warp::Filter;
-    warp::path!("logs")
+    let search = warp::path!("logs")
+        .and(warp::get())
+        .and(warp::query::<Vec<(String, String)>>())
+        .and(warp::header::optional::<String>("accept"))
+        .and(super::with_state(state))
+        .then(|pairs, accept, state| {
+            super::search::get(super::search::Source::All, "/logs".into(), pairs, accept, state)
+        });
+    let ingest = warp::path!("logs")
         .and(warp::post())
         .and(super::auth::require(state.limits.ingest_token.clone(), "ingestion"))
         .and(warp::header::optional::<String>("content-type"))
@@ -74,6 +91,6 @@ pub fn routes(state: &AppState) -> super::Routes {
         .and(super::body::declared_within(state.limits.max_body_bytes))
         .and(warp::body::stream())
         .and(super::with_state(state))
-        .then(post)
-        .boxed()
+        .then(post);
+    search.or(ingest).unify().boxed()
 }

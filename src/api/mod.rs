@@ -4,14 +4,19 @@ pub mod auth;
 pub mod body;
 pub mod dashboard;
 pub mod error;
+pub mod es_bulk;
 pub mod health;
 pub mod incidents;
 pub mod json;
 pub mod logs;
+pub mod loki;
 pub mod metrics;
 pub mod otlp;
 pub mod params;
+pub mod patterns;
+pub mod root;
 pub mod rules;
+pub mod search;
 pub mod server;
 pub mod silences;
 pub mod stats;
@@ -43,6 +48,8 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     /// How long a client may take to send its body.
     pub body_timeout: std::time::Duration,
+    /// Most lines one NDJSON export of GET /logs may stream.
+    pub max_export_rows: usize,
     /// Bearer token required by POST /logs (None: open).
     pub ingest_token: Option<auth::Secret>,
     /// Bearer token required by the lifecycle endpoints (None: open).
@@ -54,6 +61,7 @@ impl Default for ApiLimits {
         ApiLimits {
             max_body_bytes: 16 * 1024 * 1024,
             body_timeout: std::time::Duration::from_secs(30),
+            max_export_rows: 100_000,
             ingest_token: None,
             admin_token: None,
         }
@@ -71,15 +79,27 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/health"),
     ("POST", "/logs"),
+    ("GET", "/logs"),
     ("POST", "/v1/logs"),
     ("GET", "/incidents"),
     ("GET", "/incidents/{id}"),
+    ("GET", "/incidents/{id}/logs"),
     ("POST", "/incidents/{id}/ack"),
     ("POST", "/incidents/{id}/resolve"),
     ("GET", "/stats"),
+    ("GET", "/patterns"),
     ("GET", "/timeseries"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
+    ("HEAD", "/"),
+    ("POST", "/loki/api/v1/push"),
+    ("GET", "/ready"),
+    ("POST", "/_bulk"),
+    ("PUT", "/_bulk"),
+    ("POST", "/{index}/_bulk"),
+    ("PUT", "/{index}/_bulk"),
+    ("GET", "/_cat/health"),
+    ("GET", "/_cluster/health"),
     ("GET", "/silences"),
     ("POST", "/silences"),
     ("POST", "/silences/preview"),
@@ -102,16 +122,22 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// Every endpoint: each resource module contributes its own `routes()`, boxed so that adding
 /// one does not grow the type (and compile time) of the whole tree.
 pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
-    dashboard::routes()
+    root::routes()
         .or(health::routes(&state))
         .unify()
         .or(logs::routes(&state))
         .unify()
         .or(otlp::routes(&state))
         .unify()
+        .or(loki::routes(&state))
+        .unify()
+        .or(es_bulk::routes(&state))
+        .unify()
         .or(incidents::routes(&state))
         .unify()
         .or(stats::routes(&state))
+        .unify()
+        .or(patterns::routes(&state))
         .unify()
         .or(timeseries::routes(&state))
         .unify()

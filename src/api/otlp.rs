@@ -72,6 +72,8 @@ where
     state.pipeline.check_count(otlp::record_count(&request), "log records")?;
     let (paths, values): (Vec<String>, Vec<_>) = otlp::items(request).into_iter().map(|i| (i.path, i.value)).unzip();
     let outcome = state.pipeline.store_valid(values).await?;
+    state.metrics.source_rows("otlp", "stored", outcome.stored);
+    state.metrics.source_rows("otlp", "rejected", outcome.rejected.len() as u64);
     let errors: Vec<ItemError> = outcome
         .rejected
         .iter()
@@ -164,7 +166,6 @@ const BAD_REQUEST_TYPE: &str = "type.googleapis.com/google.rpc.BadRequest";
 fn failure(encoding: Encoding, e: ApiError) -> Response {
     let status = e.status();
     let retry_after = e.retry_after();
-    let close = e.closes_connection();
     // gRPC status codes, as the OTLP spec maps them.
     let code = match status {
         StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
@@ -207,9 +208,6 @@ fn failure(encoding: Encoding, e: ApiError) -> Response {
     let mut resp = reply(status, encoding, body);
     if let Some(s) = retry_after {
         resp.headers_mut().insert("retry-after", s.into());
-    }
-    if close {
-        resp.headers_mut().insert("connection", warp::http::HeaderValue::from_static("close"));
     }
     resp
 }

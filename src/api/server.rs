@@ -3,14 +3,15 @@
 //! timeout against slow clients, graceful shutdown that finishes in-flight requests, and a
 //! lingering close (see `linger`).
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use warp::Filter;
+use warp::hyper;
 use warp::reply::Response;
 
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub async fn serve<F>(
         };
         let _ = stream.set_nodelay(true);
         let (io, parked) = Lingering::new(stream);
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service.clone()));
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), closing_when_body_unread(service.clone()));
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -71,6 +72,74 @@ pub async fn serve<F>(
     // In-flight requests finish (each is bounded: body and database timeouts are a few seconds).
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
         tracing::warn!("some connections did not finish within 10 s of shutdown");
+    }
+}
+
+/// Wraps the routes: when a handler answers without reading the whole request body (a 401, 413,
+/// 415 or 405 given before the body, or a 413 in the middle of it), the answer carries
+/// `Connection: close`. hyper closes such a connection after answering (the rest of the body
+/// would be read as the next request); a client not told so reuses it and fails.
+fn closing_when_body_unread<S>(
+    routes: S,
+) -> impl hyper::service::Service<
+    warp::http::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone
+where
+    S: tower_service::Service<
+            warp::http::Request<ReadToEnd>,
+            Response = Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static,
+{
+    hyper::service::service_fn(move |req: warp::http::Request<hyper::body::Incoming>| {
+        use hyper::body::Body as _;
+        let read = Arc::new(AtomicBool::new(req.body().is_end_stream()));
+        let req = req.map(|body| ReadToEnd { body, read: read.clone() });
+        let mut routes = routes.clone();
+        let answer = tower_service::Service::call(&mut routes, req);
+        async move {
+            let mut resp = answer.await?;
+            if !read.load(Ordering::Acquire) {
+                resp.headers_mut().insert("connection", warp::http::HeaderValue::from_static("close"));
+            }
+            Ok(resp)
+        }
+    })
+}
+
+/// A request body that notes when it has been read to its end.
+pub struct ReadToEnd {
+    body: hyper::body::Incoming,
+    read: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for ReadToEnd {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.body.is_end_stream() {
+            self.read.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -401,7 +401,7 @@ async fn preview_inner(body: &[u8], state: &AppState) -> Result<Response, ApiErr
     let client = state.pool.get().await?;
     let stmt = client
         .prepare_cached(&format!(
-            "SELECT {INCIDENT_COLUMNS}, p.unresolved, p.recent
+            "SELECT {INCIDENT_COLUMNS}, p.unresolved AS preview_unresolved, p.recent AS preview_recent
              FROM (SELECT x.* FROM check_silence($1, $5, $2, $4, $3, $6, $7::text::time, $8::text::time, $9) s,
                                    LATERAL preview_silence(s) x) p
              JOIN incidents ON incidents.id = p.incident_id
@@ -430,7 +430,7 @@ async fn preview_inner(body: &[u8], state: &AppState) -> Result<Response, ApiErr
         .map_err(|e| sql_error(e, "body"))?;
     let (mut now, mut recent) = (Vec::new(), Vec::new());
     for r in &rows {
-        let (unresolved, in_lookback): (bool, bool) = (r.get(20), r.get(21));
+        let (unresolved, in_lookback): (bool, bool) = (r.get("preview_unresolved"), r.get("preview_recent"));
         if unresolved && now.len() < PREVIEW_MAX {
             now.push(Incident::from_row(r));
         }

@@ -56,8 +56,12 @@ pub fn parse_config(url: &str) -> Result<tokio_postgres::Config, DbError> {
     Ok(cfg)
 }
 
+/// The API's connections. Every statement is bounded (the functions behind the API keep well
+/// inside it; this is the backstop that no request can hold a connection longer).
 pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
-    let cfg = parse_config(url)?;
+    let mut cfg = parse_config(url)?;
+    let options = format!("{} -c statement_timeout=15s", cfg.get_options().unwrap_or_default());
+    cfg.options(options.trim());
     let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(mgr)
         .max_size(size)

@@ -124,7 +124,7 @@ async fn tick(client: &Client, instance: &str) -> Result<(), db::DbError> {
                     tracing::info!(id, action, service, incident_type = kind, severity, "incident {summary}");
                 }
             }
-            client.execute("SELECT compact_rollup()", &[]).await?;
+            client.execute("SELECT compact_rollup(), compact_patterns()", &[]).await?;
             client
                 .execute(
                     "UPDATE detector_heartbeat SET last_tick_at = now(), last_success_at = now(), last_duration_ms = $2,

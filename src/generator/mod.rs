@@ -1,6 +1,7 @@
 //! `logmon generator`: simulated services sending logs at `--rate` in batches of `--batch`, with
 //! scheduled failure scenarios. It never drops a batch silently: 429/503 and connection errors
 //! are retried after Retry-After; anything else is counted as failed and reported.
+pub mod messages;
 pub mod scenario;
 pub mod traffic;
 

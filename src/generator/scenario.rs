@@ -2,6 +2,7 @@
 //!   error-burst:feed-service:at=60s:for=30s[:rate=0.5]
 //!   latency:db-service:at=3m:for=1m:x5
 //!   outage:auth-service:at=5m:for=90s
+//!   new-error:auth-service:at=2m:for=5m[:rate=0.001]
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +13,11 @@ pub enum Effect {
     Latency { factor: f64 },
     /// The service sends nothing.
     Outage,
+    /// This fraction of the service's logs (on top of its normal errors) is a new kind of
+    /// ERROR, with a message template normal traffic never produces. The default, 0.1%, lifts a
+    /// 0.2% error rate to 0.3%: visible, yet far from the error-rate and error-count rules, so
+    /// the new template is what there is to notice.
+    NewError { rate: f64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +38,7 @@ impl Scenario {
             Effect::ErrorBurst { error_rate } => format!("error-burst({:.0}%)", error_rate * 100.0),
             Effect::Latency { factor } => format!("latency(x{factor})"),
             Effect::Outage => "outage".into(),
+            Effect::NewError { rate } => format!("new-error({:.1}%)", rate * 100.0),
         };
         format!("{kind} on {}", self.service)
     }
@@ -49,7 +56,7 @@ impl Scenario {
         }
         let mut at = Duration::from_secs(60);
         let mut duration = Duration::from_secs(30);
-        let mut rate = 0.5;
+        let mut rate = None;
         let mut factor = 5.0;
         for p in &parts[2..] {
             if let Some(v) = p.strip_prefix("at=") {
@@ -57,11 +64,12 @@ impl Scenario {
             } else if let Some(v) = p.strip_prefix("for=") {
                 duration = parse_duration(v).map_err(|e| format!("scenario {s:?}: for: {e}"))?;
             } else if let Some(v) = p.strip_prefix("rate=") {
-                rate = v
-                    .parse()
-                    .ok()
-                    .filter(|r: &f64| (0.0..=1.0).contains(r))
-                    .ok_or(format!("scenario {s:?}: rate must be 0..1"))?;
+                rate = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|r: &f64| (0.0..=1.0).contains(r))
+                        .ok_or(format!("scenario {s:?}: rate must be 0..1"))?,
+                );
             } else if let Some(v) = p.strip_prefix('x') {
                 factor = v
                     .parse()
@@ -73,10 +81,15 @@ impl Scenario {
             }
         }
         let effect = match kind {
-            "error-burst" => Effect::ErrorBurst { error_rate: rate },
+            "error-burst" => Effect::ErrorBurst { error_rate: rate.unwrap_or(0.5) },
             "latency" => Effect::Latency { factor },
             "outage" => Effect::Outage,
-            other => return Err(format!("scenario {s:?}: unknown kind {other:?} (error-burst, latency, outage)")),
+            "new-error" => Effect::NewError { rate: rate.unwrap_or(0.001) },
+            other => {
+                return Err(format!(
+                    "scenario {s:?}: unknown kind {other:?} (error-burst, latency, outage, new-error)"
+                ));
+            }
         };
         Ok(Scenario { service: service.to_string(), effect, at, duration })
     }
@@ -129,6 +142,10 @@ mod tests {
         let s = Scenario::parse("error-burst:feed-service:rate=0.9").unwrap();
         assert_eq!(s.effect, Effect::ErrorBurst { error_rate: 0.9 });
         assert!(s.active(Duration::from_secs(70)) && !s.active(Duration::from_secs(90)));
+        let s = Scenario::parse("new-error:auth-service:at=2m:for=5m").unwrap();
+        assert_eq!(s.effect, Effect::NewError { rate: 0.001 });
+        assert_eq!((s.at, s.duration), (Duration::from_secs(120), Duration::from_secs(300)));
+        assert_eq!(Scenario::parse("new-error:a:rate=0.01").unwrap().effect, Effect::NewError { rate: 0.01 });
     }
 
     #[test]

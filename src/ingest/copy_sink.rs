@@ -1,8 +1,8 @@
 //! Writes one group-commit batch: `COPY ... FROM STDIN (FORMAT binary)` plus the rollup deltas
 //! of the same rows, in one transaction. Either all of it commits or none of it does.
 //!
-//! The rows go straight into their daily partition (`logs_pYYYYMMDD`, usually one per batch), not
-//! through `logs`: the statement triggers on `logs` that keep the rollup exact for SQL writers
+//! The rows go straight into their hourly partition (`log_partition_holding(ts)`, usually one per
+//! batch), not through `logs`: the statement triggers on `logs` that keep the rollup exact for SQL writers
 //! would otherwise fire here too, and a transition-table trigger makes a COPY into a partitioned
 //! table row-at-a-time. The collector writes its own deltas instead (`record_rollup()`).
 //!
@@ -19,12 +19,15 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::{Client, Statement};
 
 use super::LogRecord;
+use super::pattern_counts::{Known, PatternDeltas};
 use super::rollup::Deltas;
 use crate::db::{self, DbError};
 
-const COPY_COLUMNS: &str = "(ts, service, level, status_code, latency_ms, message, attrs)";
-const TYPES: &[Type] = &[Type::TIMESTAMPTZ, Type::TEXT, Type::TEXT, Type::INT4, Type::FLOAT8, Type::TEXT, Type::JSONB];
+const COPY_COLUMNS: &str = "(ts, service, level, status_code, latency_ms, message, attrs, pattern_id)";
+const TYPES: &[Type] =
+    &[Type::TIMESTAMPTZ, Type::TEXT, Type::TEXT, Type::INT4, Type::FLOAT8, Type::TEXT, Type::JSONB, Type::INT8];
 const ROLLUP_SQL: &str = "SELECT record_rollup($1, $2, $3, $4, $5, $6, $7, $8)";
+const PATTERNS_SQL: &str = "SELECT record_patterns($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -56,17 +59,21 @@ impl From<tokio_postgres::Error> for SinkError {
     }
 }
 
-/// The partition a row goes to; the same name as SQL's `log_partition_for(ts)`.
-pub fn partition_for(ts: &DateTime<Utc>) -> String {
-    format!("logs_p{}", ts.format("%Y%m%d"))
+/// The hour a row belongs to (its partition's key: partitions are hourly, or daily when an
+/// earlier version made them).
+fn hour_of(ts: &DateTime<Utc>) -> i64 {
+    ts.timestamp().div_euclid(3600)
 }
 
 /// One writer's connection, statements prepared.
 pub struct CopySink {
     client: Client,
-    /// `COPY <partition>` statements, prepared on first use.
-    copies: Mutex<HashMap<String, Statement>>,
+    /// `COPY <partition>` statements by hour, prepared on first use.
+    copies: Mutex<HashMap<i64, Statement>>,
     rollup: Statement,
+    patterns: Statement,
+    /// Patterns this connection has put in the catalogue already.
+    known: Mutex<Known>,
 }
 
 impl CopySink {
@@ -74,7 +81,14 @@ impl CopySink {
         let client = db::connect(url).await?;
         client.batch_execute("SET application_name = 'logmon-writer'").await?;
         let rollup = client.prepare(ROLLUP_SQL).await?;
-        Ok(CopySink { client, copies: Mutex::new(HashMap::new()), rollup })
+        let patterns = client.prepare(PATTERNS_SQL).await?;
+        Ok(CopySink {
+            client,
+            copies: Mutex::new(HashMap::new()),
+            rollup,
+            patterns,
+            known: Mutex::new(Known::default()),
+        })
     }
 
     pub fn is_closed(&self) -> bool {
@@ -92,24 +106,25 @@ impl CopySink {
         result
     }
 
-    async fn copy_statement(&self, partition: &str) -> Result<Statement, SinkError> {
-        if let Some(s) = self.copies.lock().expect("statement cache").get(partition) {
+    async fn copy_statement(&self, hour: i64) -> Result<Statement, SinkError> {
+        if let Some(s) = self.copies.lock().expect("statement cache").get(&hour) {
             return Ok(s.clone());
         }
         // PostgreSQL checks a COPY's table only when it runs, and a COPY that fails to start
-        // leaves tokio-postgres's connection unusable: ask first (once per partition).
-        let exists: bool = self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&partition]).await?.get(0);
-        if !exists {
-            return Err(SinkError::NoPartition(format!("partition {partition} does not exist")));
-        }
+        // leaves tokio-postgres's connection unusable: ask which partition holds the hour first.
+        let ts = DateTime::<Utc>::from_timestamp(hour * 3600, 0).expect("a validated hour");
+        let partition: Option<String> = self.client.query_one("SELECT log_partition_holding($1)", &[&ts]).await?.get(0);
+        let Some(partition) = partition else {
+            return Err(SinkError::NoPartition(format!("no partition holds {ts}")));
+        };
         let sql = format!("COPY {partition} {COPY_COLUMNS} FROM STDIN (FORMAT binary)");
         let stmt = self.client.prepare(&sql).await?;
         let mut cache = self.copies.lock().expect("statement cache");
-        // partitions come and go by the day: keep only the recent ones
-        if cache.len() > 8 {
+        // partitions come and go by the hour: keep only the recent ones
+        if cache.len() > 48 {
             cache.clear();
         }
-        cache.insert(partition.to_string(), stmt.clone());
+        cache.insert(hour, stmt.clone());
         Ok(stmt)
     }
 
@@ -117,10 +132,10 @@ impl CopySink {
         if batches.iter().all(|b| b.is_empty()) {
             return Ok(0);
         }
-        // rows by partition (one, except around midnight UTC)
-        let mut parts: BTreeMap<String, Vec<&LogRecord>> = BTreeMap::new();
+        // rows by hour (one, except around the turn of an hour)
+        let mut parts: BTreeMap<i64, Vec<&LogRecord>> = BTreeMap::new();
         for r in batches.iter().flat_map(|b| b.iter()) {
-            let key = partition_for(&r.ts);
+            let key = hour_of(&r.ts);
             match parts.get_mut(&key) {
                 Some(v) => v.push(r),
                 None => {
@@ -130,10 +145,11 @@ impl CopySink {
         }
         // Prepared before BEGIN: a missing partition fails here, outside any transaction.
         let mut statements = Vec::with_capacity(parts.len());
-        for partition in parts.keys() {
-            statements.push(self.copy_statement(partition).await?);
+        for hour in parts.keys() {
+            statements.push(self.copy_statement(*hour).await?);
         }
         let mut deltas = Deltas::default();
+        let mut pattern_deltas = PatternDeltas::default();
         let mut rows = 0u64;
         let mut begun = false;
         for (stmt, records) in statements.iter().zip(parts.values()) {
@@ -148,9 +164,19 @@ impl CopySink {
             for r in records {
                 writer
                     .as_mut()
-                    .write(&[&r.ts, &r.service, &r.level.as_str(), &r.status_code, &r.latency_ms, &r.message, &r.attrs])
+                    .write(&[
+                        &r.ts,
+                        &r.service,
+                        &r.level.as_str(),
+                        &r.status_code,
+                        &r.latency_ms,
+                        &r.message,
+                        &r.attrs,
+                        &r.pattern_id,
+                    ])
                     .await?;
                 deltas.add(r);
+                pattern_deltas.add(r, &self.known.lock().expect("known patterns"));
                 rows += 1;
             }
             // Dropping the writer without finish() would discard the batch silently (FIELD-NOTES).
@@ -168,11 +194,27 @@ impl CopySink {
             &c.latency_maxes,
             &c.hists,
         ];
+        let p = pattern_deltas.columns();
+        let pattern_params: [&(dyn postgres_types::ToSql + Sync); 10] = [
+            &p.services,
+            &p.ids,
+            &p.levels,
+            &p.buckets,
+            &p.counts,
+            &p.new_services,
+            &p.new_ids,
+            &p.new_templates,
+            &p.new_examples,
+            &p.new_first,
+        ];
         let rollup = self.client.execute(&self.rollup, &params);
-        // COMMIT after a failed statement would roll back and still "succeed": check both.
-        let (rolled, committed) = tokio::join!(rollup, self.client.batch_execute("COMMIT"));
+        let patterns = self.client.execute(&self.patterns, &pattern_params);
+        // COMMIT after a failed statement would roll back and still "succeed": check all three.
+        let (rolled, counted, committed) = tokio::join!(rollup, patterns, self.client.batch_execute("COMMIT"));
         rolled?;
+        counted?;
         committed?;
+        pattern_deltas.remember(&mut self.known.lock().expect("known patterns"));
         Ok(rows)
     }
 

@@ -7,6 +7,7 @@ pub mod batcher;
 pub mod copy_sink;
 pub mod encoding;
 pub mod error;
+pub mod pattern_counts;
 pub mod pipeline;
 pub mod record;
 pub mod rollup;

@@ -105,7 +105,10 @@ impl Pipeline {
         for (index, item) in items.into_iter().enumerate() {
             match validate_item(index, item, &self.fields, range, now) {
                 // once one item is refused, an all-or-nothing caller drops the records anyway
-                Ok(r) => records.push(r),
+                Ok(mut r) => {
+                    r.pattern_id = r.message.as_deref().map(pattern_of);
+                    records.push(r)
+                }
                 Err(errors) => rejected.push(Rejected { index, errors }),
             }
         }
@@ -115,4 +118,13 @@ impl Pipeline {
     async fn submit(&self, records: Vec<LogRecord>) -> Result<u64, IngestError> {
         self.batcher.submit(records).await
     }
+}
+
+/// The pattern id of a message, computed here, on the request's thread (requests run in parallel;
+/// the writers that COPY do not), with one reusable extractor per thread.
+fn pattern_of(message: &str) -> i64 {
+    thread_local! {
+        static EXTRACTOR: std::cell::RefCell<crate::pattern::Extractor> = Default::default();
+    }
+    EXTRACTOR.with(|x| x.borrow_mut().extract(message).0)
 }

@@ -49,4 +49,6 @@ pub struct LogRecord {
     pub latency_ms: Option<f64>,
     pub message: Option<String>,
     pub attrs: Option<serde_json::Value>,
+    /// The message's pattern (`crate::pattern`); None without a message.
+    pub pattern_id: Option<i64>,
 }

@@ -215,6 +215,7 @@ pub fn validate_item(
         latency_ms,
         message,
         attrs,
+        pattern_id: None,
     })
 }
 

@@ -54,7 +54,9 @@ async fn the_dashboard_draws_the_last_hour_per_service_and_lists_open_incidents(
     let id: i64 = c.query_one("SELECT id FROM incidents", &[]).await.unwrap().get(0);
     let app = spawn_collector(&db.url, &[]).await;
 
-    let page = http().get(app.url("/")).send().await.unwrap();
+    // as a browser asks for it (API clients get Elasticsearch's info document at GET /)
+    let page =
+        http().get(app.url("/")).header("accept", "text/html,application/xhtml+xml,*/*;q=0.8").send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().await.unwrap();

@@ -70,6 +70,20 @@ async fn template() -> &'static str {
                 admin.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}")).await.unwrap();
                 admin.batch_execute(&format!("ALTER DATABASE {name} WITH is_template true")).await.unwrap();
             }
+            // Databases of earlier runs (each test makes one) would fill the disk: drop those no
+            // one is connected to. A run in progress holds connections to its own.
+            let stale = admin
+                .query(
+                    "SELECT d.datname FROM pg_database d WHERE d.datname LIKE 't\\_%'
+                       AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+                    &[],
+                )
+                .await
+                .unwrap();
+            for row in stale {
+                let db: String = row.get(0);
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).await;
+            }
             admin.execute("SELECT pg_advisory_unlock(7245)", &[]).await.unwrap();
             name
         })

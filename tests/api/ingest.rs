@@ -180,14 +180,8 @@ async fn logs_for_a_missing_partition_are_stored_after_the_collector_creates_it(
     let db = fresh_db().await;
     let c = db.client().await;
     // A DBA dropped tomorrow's partition; a sender's clock is a few hours ahead.
-    let part: String = c
-        .query_one(
-            "SELECT format('logs_p%s', to_char((now() + interval '20 hours') AT TIME ZONE 'UTC', 'YYYYMMDD'))",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let part: String =
+        c.query_one("SELECT log_partition_holding(now() + interval '20 hours')", &[]).await.unwrap().get(0);
     c.batch_execute(&format!("DROP TABLE {part}")).await.unwrap();
     let app = spawn_collector(&db.url, &[]).await;
     let ts = (chrono::Utc::now() + chrono::Duration::hours(20)).to_rfc3339();

@@ -627,3 +627,48 @@ async fn a_failed_delivery_is_retried_after_one_second_then_doubling_up_to_the_c
     let got = retry_delay(&c, id, 1, 503, Some(3600.0)).await;
     assert!((299.999..=300.001).contains(&got), "Retry-After: 3600 is capped at notify_backoff_max, waited {got} s");
 }
+
+#[tokio::test]
+async fn notifications_carry_the_top_patterns_and_sample_lines_escaped_for_each_receiver() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level, message)
+         SELECT now() - interval '20 seconds' + g * interval '10 milliseconds', 'checkout', 'ERROR',
+                CASE WHEN g % 3 = 0 THEN 'card <!channel> declined for order o' || g
+                     ELSE 'gateway g' || g % 4 || ' timed out after ' || g || 'ms' END
+         FROM generate_series(1, 600) g;
+         SELECT compact_patterns();",
+    )
+    .await
+    .unwrap();
+    let id = open_incident(&c, "checkout").await;
+    c.execute("UPDATE incidents SET breach_start = now() - interval '1 minute' WHERE id = $1", &[&id]).await.unwrap();
+    let render = |format: &'static str| {
+        let c = &c;
+        async move {
+            let v: Value = c
+                .query_one(
+                    "SELECT render_notification(id, $1, 'http://logmon.test') FROM notification_outbox WHERE incident_id = $2",
+                    &[&format, &id],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            v
+        }
+    };
+    let webhook = render("webhook").await;
+    let notes = &webhook["alerts"][0]["annotations"];
+    let top = notes["top_patterns"].as_str().unwrap();
+    assert_eq!(top.lines().next(), Some("400x gateway <*> timed out after <*> (new)"), "{top}");
+    assert!(top.contains("200x card <!channel> declined for order <*> (new)"), "{top}");
+    assert_eq!(notes["sample_lines"].as_str().unwrap().lines().count(), 3);
+    assert_eq!(webhook["logmon"]["context"]["patterns"][0]["count"], 400, "the structured context too");
+    let am = render("alertmanager").await;
+    assert_eq!(am[0]["annotations"]["top_patterns"], notes["top_patterns"], "Alertmanager annotations are strings");
+    let slack = render("slack").await["text"].as_str().unwrap().to_string();
+    assert!(slack.contains("*Top patterns*"), "{slack}");
+    assert!(slack.contains("card &lt;!channel&gt; declined for order &lt;*&gt;"), "{slack}");
+    assert!(!slack.contains("<!channel>"), "no ping from a log line: {slack}");
+}

@@ -214,6 +214,8 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_answers() {
         let url = app.url(&path.replace("{id}", "1"));
         let r = match *method {
             "GET" => http().get(url).send().await.unwrap(),
+            "HEAD" => http().head(url).send().await.unwrap(),
+            "PUT" => http().put(url).header("content-type", "application/json").body("[]").send().await.unwrap(),
             "DELETE" => http().delete(url).send().await.unwrap(),
             "PATCH" => http().patch(url).header("content-type", "application/json").body("{}").send().await.unwrap(),
             _ => http().post(url).header("content-type", "application/json").body("[]").send().await.unwrap(),

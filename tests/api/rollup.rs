@@ -102,6 +102,48 @@ async fn rollup_equals_raw_counts_under_concurrent_http_and_sql_ingestion() {
 }
 
 #[tokio::test]
+async fn late_rows_older_than_the_fine_seconds_leave_one_delta_per_minute_and_stay_exact() {
+    let db = fresh_db().await;
+    let mut c = db.client().await;
+    c.batch_execute("UPDATE logmon_settings SET rollup_fine_retention = '1 hour'; SELECT compact_rollup();")
+        .await
+        .unwrap();
+    // late arrivals 70..110 minutes old, where only minutes are kept: through HTTP and SQL
+    let app = spawn_collector(&db.url, &[]).await;
+    let batch: Vec<_> = (0..600)
+        .map(|i| {
+            let age = chrono::Duration::seconds(4200 + i * 4 + i % 3); // 70 min .. 110 min ago
+            json!({"service": format!("svc-{}", i % 2), "level": if i % 5 == 0 { "ERROR" } else { "INFO" },
+                   "latency_ms": (i * 13 % 900) as f64, "ts": (chrono::Utc::now() - age).to_rfc3339()})
+        })
+        .collect();
+    assert_eq!(http().post(app.url("/logs")).json(&batch).send().await.unwrap().status(), 200);
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level) SELECT now() - interval '75 minutes' - g * interval '3 seconds', 'svc-2', 'WARN'
+         FROM generate_series(1, 400) g",
+    )
+    .await
+    .unwrap();
+    let (deltas, not_minutes, service_minutes): (i64, i64, i64) = {
+        let r = c
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE bucket <> date_trunc('minute', bucket)),
+                        (SELECT count(DISTINCT (service, date_trunc('minute', ts))) FROM logs)
+                   FROM log_rollup WHERE NOT compacted",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(not_minutes, 0, "deltas older than fine_since are whole minutes");
+    assert_eq!(deltas, service_minutes, "one delta per (service, minute) of each write");
+    assert_exact(&mut c).await;
+    c.batch_execute("SELECT compact_rollup()").await.unwrap();
+    assert_exact(&mut c).await;
+}
+
+#[tokio::test]
 async fn service_stats_reports_what_was_ingested() {
     let db = fresh_db().await;
     let app = spawn_collector(&db.url, &[]).await;
@@ -122,19 +164,17 @@ async fn service_stats_reports_what_was_ingested() {
 }
 
 #[tokio::test]
-async fn the_collector_names_partitions_as_sql_does() {
+async fn the_partition_the_collector_copies_into_is_the_one_postgresql_routes_to() {
     let db = fresh_db().await;
     let c = db.client().await;
-    for days in [-6i64, -1, 0, 1, 2] {
-        for secs in [0i64, 1, 43_200, 86_399] {
+    for hours in [-150i64, -24, -1, 0, 1, 30, 70] {
+        for secs in [0i64, 1, 1799, 3599] {
             let ts = chrono::DateTime::<chrono::Utc>::from_timestamp(
-                (chrono::Utc::now().timestamp() / 86_400 + days) * 86_400 + secs,
+                (chrono::Utc::now().timestamp() / 3600 + hours) * 3600 + secs,
                 0,
             )
             .unwrap();
-            let sql: String = c.query_one("SELECT log_partition_for($1)", &[&ts]).await.unwrap().get(0);
-            assert_eq!(logmon::ingest::copy_sink::partition_for(&ts), sql, "{ts}");
-            // ... and it is the partition PostgreSQL routes that ts to
+            let holding: Option<String> = c.query_one("SELECT log_partition_holding($1)", &[&ts]).await.unwrap().get(0);
             let routed: String = c
                 .query_one(
                     "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -146,9 +186,13 @@ async fn the_collector_names_partitions_as_sql_does() {
                 .await
                 .unwrap()
                 .get(0);
-            assert_eq!(routed, sql, "{ts}");
+            assert_eq!(holding.as_deref(), Some(routed.as_str()), "{ts}");
         }
     }
+    // an hour past the partitions made ahead has none yet
+    let far = chrono::Utc::now() + chrono::Duration::days(30);
+    let none: Option<String> = c.query_one("SELECT log_partition_holding($1)", &[&far]).await.unwrap().get(0);
+    assert_eq!(none, None);
 }
 
 /// A role that may read the rollup but not one raw row: whatever it can compute reads no raw row.

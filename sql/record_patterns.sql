@@ -1,0 +1,64 @@
+-- The collector's half of the pattern counts: one delta row per (service, pattern, level, minute)
+-- of the batch it just COPYed, and catalogue rows for the patterns it had not seen yet, in the
+-- same transaction as the rows.
+CREATE OR REPLACE FUNCTION record_patterns(
+    services text[], pattern_ids bigint[], levels text[], buckets timestamptz[], counts bigint[],
+    new_services text[], new_ids bigint[], new_templates text[], new_examples text[], new_first timestamptz[])
+RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO log_pattern_counts (service, pattern_id, level, bucket, count)
+    SELECT s, p, l, date_trunc('minute', b), c FROM unnest(services, pattern_ids, levels, buckets, counts) AS u(s, p, l, b, c);
+    -- first come, first stays: first_seen/last_seen are made exact by compact_patterns()
+    INSERT INTO log_patterns (service, pattern_id, template, example, first_seen, last_seen)
+    SELECT s, p, t, e, f, f FROM unnest(new_services, new_ids, new_templates, new_examples, new_first) AS u(s, p, t, e, f)
+    ON CONFLICT (service, pattern_id) DO NOTHING;
+$$;
+
+COMMENT ON FUNCTION record_patterns(text[], bigint[], text[], timestamptz[], bigint[], text[], bigint[], text[], text[],
+                                    timestamptz[]) IS
+  'Appends pattern count deltas for rows the caller COPYed in this transaction, and catalogue rows (log_patterns) for '
+  'patterns new to the caller. Used by the collector; the logs triggers do the same for SQL writers.';
+
+-- Folds pattern count deltas into one row per (service, pattern, level, minute), and keeps the
+-- catalogue's first_seen / last_seen exact. One statement: a reader sees deltas or their sum.
+CREATE OR REPLACE FUNCTION compact_patterns() RETURNS bigint
+LANGUAGE plpgsql
+SET jit = off
+AS $$
+DECLARE
+    merged bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('logmon.compact_patterns')) THEN
+        RETURN 0;
+    END IF;
+    WITH deltas AS (
+        DELETE FROM log_pattern_counts c WHERE NOT c.compacted RETURNING c.*
+    ), keys AS (
+        SELECT DISTINCT d.service, d.pattern_id, d.level, d.bucket FROM deltas d
+    ), old AS (
+        DELETE FROM log_pattern_counts c USING keys k
+        WHERE c.compacted AND c.service = k.service AND c.pattern_id = k.pattern_id AND c.level = k.level
+          AND c.bucket = k.bucket
+        RETURNING c.*
+    ), merged AS (
+        INSERT INTO log_pattern_counts (service, pattern_id, level, bucket, count, compacted)
+        SELECT x.service, x.pattern_id, x.level, x.bucket, sum(x.count), true
+        FROM (SELECT * FROM old UNION ALL SELECT * FROM deltas) x
+        GROUP BY 1, 2, 3, 4
+        HAVING sum(x.count) <> 0
+        RETURNING 1
+    ), seen AS (
+        UPDATE log_patterns p
+        SET first_seen = least(p.first_seen, s.first), last_seen = greatest(p.last_seen, s.last)
+        FROM (SELECT d.service, d.pattern_id, min(d.bucket) AS first, max(d.bucket) AS last
+              FROM deltas d WHERE d.count > 0 GROUP BY 1, 2) s
+        WHERE p.service = s.service AND p.pattern_id = s.pattern_id
+        RETURNING 1
+    )
+    SELECT count(*) INTO merged FROM merged;
+    RETURN merged;
+END $$;
+
+COMMENT ON FUNCTION compact_patterns() IS
+  'Merges log_pattern_counts delta rows per (service, pattern, level, minute) and updates log_patterns.first_seen and '
+  'last_seen. Run by the detector every tick; safe at any time. Returns the rows written.';
