@@ -79,8 +79,11 @@ WITH rs AS (
     WHERE NOT d.compacted AND d.bucket >= b.g0
       AND d.bucket < CASE WHEN b.by_second THEN least(b.fine_since, b.hi) ELSE b.hi END
 ), services AS (
-    -- numbered: sorting and partitioning by an int is much cheaper than by text
-    SELECT v.service, row_number() OVER (ORDER BY v.service)::int AS sid FROM (SELECT DISTINCT s.service FROM src s) v
+    -- numbered: sorting and partitioning by an int is much cheaper than by text; found by byte
+    -- order (COLLATE "C"), several times cheaper to sort than the database's collation (any order
+    -- does: the number is only a key)
+    SELECT v.service COLLATE "default" AS service, row_number() OVER (ORDER BY v.service)::int AS sid
+    FROM (SELECT DISTINCT s.service COLLATE "C" AS service FROM src s) v
 ), data AS MATERIALIZED (
     -- the rows read, at their bucket n (several may share one: deltas); counts as int4 (a rollup
     -- row holds far fewer than 2^31 logs), whose sums over buckets are int8: exact, and much
