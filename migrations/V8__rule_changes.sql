@@ -27,4 +27,7 @@ ALTER TABLE detection_rules
     ADD CONSTRAINT detection_rules_service_check CHECK (service <> '' AND length(service) <= 256),
     ADD CONSTRAINT detection_rules_description_length CHECK (length(description) <= 1000),
     ADD CONSTRAINT detection_rules_pending_for_max CHECK (pending_for <= '1 day'),
-    ADD CONSTRAINT detection_rules_resolve_after_max CHECK (resolve_after <= '1 day');
+    ADD CONSTRAINT detection_rules_resolve_after_max CHECK (resolve_after <= '1 day'),
+    -- far beyond any count, latency or z-score, and far inside what every JSON reader parses as a
+    -- number (1.7e308 is a valid double that serde_json refuses as out of range)
+    ADD CONSTRAINT detection_rules_threshold_max CHECK (threshold <= 1e12);

@@ -197,7 +197,10 @@ async fn create_inner(body: &[u8], state: &AppState) -> Result<Response, ApiErro
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached("SELECT rule_json(r) FROM create_rule($1, $2) r").await?;
     let row = client.query_one(&stmt, &[&rule, &who]).await.map_err(sql_error("rule"))?;
-    Ok(json_reply(StatusCode::CREATED, &row.get::<_, Value>(0)))
+    Ok(json_reply(
+        StatusCode::CREATED,
+        &row.try_get::<_, Value>(0).map_err(|e| ApiError::Internal(format!("rule: {e}")))?,
+    ))
 }
 
 pub async fn update<S, B>(id: i64, stream: S, state: AppState) -> Response
@@ -215,7 +218,7 @@ async fn update_inner(id: i64, body: &[u8], state: &AppState) -> Result<Response
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached("SELECT rule_json(r) FROM update_rule($1, $2, $3) r").await?;
     let row = client.query_one(&stmt, &[&id, &changes, &who]).await.map_err(sql_error("rule"))?;
-    Ok(json_reply(StatusCode::OK, &row.get::<_, Value>(0)))
+    Ok(json_reply(StatusCode::OK, &row.try_get::<_, Value>(0).map_err(|e| ApiError::Internal(format!("rule: {e}")))?))
 }
 
 pub async fn delete<S, B>(id: i64, stream: S, state: AppState) -> Response
@@ -232,7 +235,7 @@ async fn delete_inner(id: i64, body: &[u8], state: &AppState) -> Result<Response
     let client = state.pool.get().await?;
     let stmt = client.prepare_cached("SELECT rule_json(r) FROM delete_rule($1, $2) r").await?;
     let row = client.query_one(&stmt, &[&id, &who]).await.map_err(sql_error("rule"))?;
-    Ok(json_reply(StatusCode::OK, &row.get::<_, Value>(0)))
+    Ok(json_reply(StatusCode::OK, &row.try_get::<_, Value>(0).map_err(|e| ApiError::Internal(format!("rule: {e}")))?))
 }
 
 #[derive(Debug, Serialize)]

@@ -63,8 +63,9 @@ async fn rules_change_only_with_the_admin_token_and_as_the_table_allows() {
     let id = created["id"].as_i64().unwrap();
     let refused = [
         (json!({"threshold": -1}), "threshold"),
-        (json!({"kind": "no_data"}), "threshold"), // a no_data threshold is a share, at most 1
-        (json!({"lookback": "5 minutes"}), "lookback"), // seconds over HTTP
+        (json!({"threshold": 1.7976931348623157e308}), "threshold"), // a double, but no JSON reader's number
+        (json!({"kind": "no_data"}), "threshold"),                   // a no_data threshold is a share, at most 1
+        (json!({"lookback": "5 minutes"}), "lookback"),              // seconds over HTTP
         (json!({"lookback": 3}), "lookback"),
         (json!({"severity": "URGENT"}), "severity"),
         (json!({"name": "error spike"}), "name"),
