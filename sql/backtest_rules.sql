@@ -6,7 +6,7 @@
 -- detection_rules rows, checked like them by check_rules()):
 --   SELECT * FROM backtest_rules(now() - interval '7 days');
 --   SELECT * FROM backtest_rules(now() - interval '7 days', rules => (
---       SELECT jsonb_agg(to_jsonb(r) || CASE WHEN r.name = 'ERROR_SPIKE' THEN '{"threshold": 300}' ELSE '{}' END)
+--       SELECT jsonb_agg(to_jsonb(r) || CASE WHEN r.name = 'ERROR_SPIKE' THEN '{"threshold": 300}'::jsonb ELSE '{}' END)
 --       FROM detection_rules r));
 
 -- The steps a replay evaluates: from `since` (rounded up to the resolution) to `until` (at most
