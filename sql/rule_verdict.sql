@@ -5,7 +5,8 @@
 --   latency_p95  p95 latency (ms) in lookback >= threshold, with >= min_events latencies
 --   error_rate   binomial z-score of the errors in lookback against the service's error rate over
 --                the baseline before it (floored at 0.1%, so a spotless baseline does not make
---                one error a spike) >= threshold, with >= min_events logs in lookback and baseline
+--                one error a spike, and capped at 99.9%) >= threshold, with >= min_events logs in
+--                lookback and baseline
 --   no_data      no log in lookback from a regular sender: >= min_events logs in the baseline, in
 --                at least a share `threshold` of its minutes (a one-off batch, a test with curl or
 --                a backfill is not a service that went silent); an open incident stays open while
@@ -76,7 +77,9 @@ FROM (
                    ELSE rule_kind_unknown(kind)
                END AS observed,
                p.p0, p.base_minutes
-        FROM (SELECT greatest(coalesce(base_errors::double precision / nullif(base_total, 0), 0), 0.001) AS p0,
+        -- floored at 0.1% and capped at 99.9%: a baseline of only errors (a service that logs
+        -- nothing else) must not divide by zero and stop detection for every service
+        FROM (SELECT least(greatest(coalesce(base_errors::double precision / nullif(base_total, 0), 0), 0.001), 0.999) AS p0,
                      greatest(extract(epoch FROM baseline)::double precision / 60, 1) AS base_minutes) p
     ) o
 ) v

@@ -411,3 +411,26 @@ async fn evaluate_rules_shows_the_statistic_each_rule_compares_and_a_summary_onl
     assert_eq!((p95, breached, summary), (None, false, None));
     assert_eq!(row("pay-service", "LATENCY_SPIKE").0, Some(50.0), "p95 of 50 ms latencies");
 }
+
+#[tokio::test]
+async fn a_service_that_logs_only_errors_does_not_stop_detection_for_the_others() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    let t0 = t0();
+    // an hour of nothing but errors (the error rate's baseline is 100%)...
+    load(&c, "errors-only", t0 - Duration::hours(1), 4200, 2, 1000, 80.0).await;
+    // ...next to a service whose errors spike
+    normal(&c, t0, &["auth-service"]).await;
+    load(&c, "auth-service", t0, 60, 20, 500, 80.0).await;
+    let opened = detect(&c, at(t0, 60)).await;
+    assert!(actions(&opened).contains(&("opened", "auth-service", "ERROR_SPIKE")), "{opened:?}");
+    let z: Option<f64> = c
+        .query_one(
+            "SELECT observed FROM evaluate_rules($1) WHERE service = 'errors-only' AND rule_name = 'ERROR_RATE'",
+            &[&at(t0, 60)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(z.is_some_and(f64::is_finite), "{z:?}");
+}
