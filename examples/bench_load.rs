@@ -17,6 +17,7 @@ use chrono::{Duration, Utc};
 use logmon::generator::traffic::{Traffic, profiles};
 use logmon::ingest::LogRecord;
 use logmon::ingest::copy_sink::CopySink;
+use logmon::ingest::item::Item;
 use logmon::ingest::validate::{Limits, TsRange, validate_item};
 use rand::{RngExt, SeedableRng};
 
@@ -62,7 +63,7 @@ async fn main() {
         let ts = now - Duration::microseconds((age * 1e6) as i64);
         let mut item = g.to_json();
         item["ts"] = serde_json::Value::String(ts.to_rfc3339());
-        let mut r = validate_item(i, item, &limits, range, now).expect("generated logs are valid");
+        let mut r = validate_item(i, Item::from_value(item), &limits, range, now).expect("generated logs are valid");
         r.pattern_id = r.message.as_deref().map(|m| extractor.extract(m).0);
         if let Some(f) = file.as_mut() {
             let attrs = r.attrs.as_ref().map(|a| a.to_string()).unwrap_or_else(|| "\\N".into());

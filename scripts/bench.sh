@@ -16,6 +16,8 @@
 #                                    LogHub 2k samples in DIR if given, generator), SQL twin us/row
 #   scripts/bench.sh backtest        backtest_rules(): a week of 10 services at 1-minute steps, the last
 #                                    hour at 1-second steps, at 1M and at 10M rows of history
+#   scripts/bench.sh ui [LOADS]      incident page at 10M rows of history: "content drawn" p50/p99 in
+#                                    Chromium (navigation timing), next to its JSON calls over curl
 #
 # Uses the private cluster (scripts/pg.sh) unless DATABASE_URL is set; works in a database
 # named logmon_bench that it recreates.
@@ -277,6 +279,148 @@ bench_search() {
   stop_collector
 }
 
+# ROWS rows over the last 24 hours for six services, each message from one of a few templates per
+# service (0.5% errors), carrying the pattern id the collector would store (computed once per
+# template and checked on a sample), then 20,000 errors of feed-service in the last 15 minutes,
+# half of them a message never seen before. Written straight into the day partitions (the bulk
+# path: no trigger) and rolled up with rebuild_rollup(), as the README's backfill recipe says.
+load_ui_history() {
+  local rows=$1
+  PGOPTIONS="-c logmon.bench_rows=$rows" psql "$BENCH_URL" -qX -v ON_ERROR_STOP=1 <<'SQL' >/dev/null
+CREATE TABLE bench_templates AS
+SELECT s, k, svc, lvl, fmt, status, log_pattern_id(format(fmt, 1234, 56, 78)) AS pid
+FROM (VALUES
+  (0, 0, 'auth-service', 'INFO', 'user %s logged in from 10.0.%s.%s', 200),
+  (0, 1, 'auth-service', 'INFO', 'issued token %s for user %s (expires in %s s)', 200),
+  (0, 2, 'auth-service', 'WARN', 'password check slow for user %s: %s ms (%s retries)', 200),
+  (0, 3, 'auth-service', 'ERROR', 'login failed for user %s from 10.1.%s.%s: bad password', 401),
+  (1, 0, 'feed-service', 'INFO', 'rendered feed for user %s: %s items in %s ms', 200),
+  (1, 1, 'feed-service', 'INFO', 'fetched %s posts from shard %s in %s ms', 200),
+  (1, 2, 'feed-service', 'INFO', 'cache hit for feed %s (age %s s, %s bytes)', 200),
+  (1, 3, 'feed-service', 'ERROR', 'ranking service returned 503 after %s ms (attempt %s of %s)', 503),
+  (2, 0, 'db-service', 'INFO', 'query ok: select on table t%s returned %s rows in %s ms', 200),
+  (2, 1, 'db-service', 'INFO', 'committed transaction %s (%s statements) in %s ms', 200),
+  (2, 2, 'db-service', 'WARN', 'connection pool %s has %s waiting (max %s)', 200),
+  (2, 3, 'db-service', 'ERROR', 'deadlock detected on relation %s (pid %s, %s ms)', 500),
+  (3, 0, 'search-service', 'INFO', 'query %s answered with %s hits in %s ms', 200),
+  (3, 1, 'search-service', 'INFO', 'index segment %s merged (%s docs, %s ms)', 200),
+  (3, 2, 'search-service', 'INFO', 'suggestions for prefix %s: %s in %s ms', 200),
+  (3, 3, 'search-service', 'ERROR', 'shard %s timed out after %s ms (%s replicas)', 504),
+  (4, 0, 'payments', 'INFO', 'payment %s captured: %s cents in %s ms', 200),
+  (4, 1, 'payments', 'INFO', 'refund %s queued (%s cents, batch %s)', 200),
+  (4, 2, 'payments', 'INFO', 'card %s verified in %s ms (%s checks)', 200),
+  (4, 3, 'payments', 'ERROR', 'card %s declined: code %s after %s ms', 402),
+  (5, 0, 'notifications', 'INFO', 'sent %s emails in batch %s (%s ms)', 200),
+  (5, 1, 'notifications', 'INFO', 'push %s delivered to device %s in %s ms', 200),
+  (5, 2, 'notifications', 'INFO', 'digest %s built for %s users in %s ms', 200),
+  (5, 3, 'notifications', 'ERROR', 'smtp relay %s refused message %s after %s ms', 500),
+  (1, 4, 'feed-service', 'ERROR', 'connection to ranking-%s refused (pool %s, attempt %s)', 503)
+) v(s, k, svc, lvl, fmt, status);
+-- every message of a template gets that template's pattern (checked on a sample)
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM bench_templates t, generate_series(1, 200) g
+             WHERE log_pattern_id(format(t.fmt, g * 7919 % 100000, g % 251, g % 97)) <> t.pid) THEN
+    RAISE EXCEPTION 'a bench template does not give one pattern id';
+  END IF;
+END $$;
+CREATE FUNCTION pg_temp.bench_rows(lo bigint, hi bigint, n bigint, t0 timestamptz, span interval, day_lo timestamptz, day_hi timestamptz)
+RETURNS TABLE (ts timestamptz, service text, level text, message text, status_code int, latency_ms float8, pattern_id bigint)
+LANGUAGE sql AS $f$
+  SELECT x.ts, t.svc, t.lvl, format(t.fmt, x.g * 7919 % 100000, x.g % 251, x.g % 97), t.status,
+         (5 + (x.g * 31) % 120 + CASE WHEN x.g % 50 = 0 THEN 600 ELSE 0 END)::float8, t.pid
+  FROM (SELECT g, t0 + span * (g::float8 / n) AS ts,
+               (g % 6)::int AS s, CASE WHEN (g / 6) % 200 = 0 THEN 3 ELSE ((g / 6) % 3)::int END AS k
+        FROM generate_series(lo, hi) g) x
+  JOIN bench_templates t ON t.s = x.s AND t.k = x.k
+  WHERE x.ts >= day_lo AND x.ts < day_hi
+$f$;
+DO $$
+DECLARE
+  n bigint := current_setting('logmon.bench_rows')::bigint;
+  t0 timestamptz := now() - interval '24 hours';
+  span interval := interval '24 hours';
+  d date;
+  a timestamptz;
+  b timestamptz;
+  lo bigint;
+  hi bigint;
+BEGIN
+  CREATE TABLE bench_clock AS SELECT now() AS at;  -- when the history ends
+  FOR d IN SELECT generate_series((t0 AT TIME ZONE 'UTC')::date, (now() AT TIME ZONE 'UTC')::date, interval '1 day')::date LOOP
+    a := d::timestamp AT TIME ZONE 'UTC';
+    b := (d + 1)::timestamp AT TIME ZONE 'UTC';
+    lo := greatest(1, floor(extract(epoch FROM a - t0) / extract(epoch FROM span) * n)::bigint - 1);
+    hi := least(n, ceil(extract(epoch FROM b - t0) / extract(epoch FROM span) * n)::bigint + 1);
+    CONTINUE WHEN lo > hi;
+    EXECUTE format('INSERT INTO %I (ts, service, level, message, status_code, latency_ms, pattern_id)
+                    SELECT * FROM pg_temp.bench_rows($1, $2, $3, $4, $5, $6, $7)', log_partition_for(a))
+      USING lo, hi, n, t0, span, a, b;
+  END LOOP;
+  -- the failure: feed-service's usual error, and one never seen before, for the last 15 minutes
+  EXECUTE format('INSERT INTO %I (ts, service, level, message, status_code, latency_ms, pattern_id)
+                  SELECT now() - interval ''15 minutes'' + g * interval ''45 milliseconds'', t.svc, t.lvl,
+                         format(t.fmt, mod(g, 40), mod(g, 7), mod(g, 5)), t.status, 20 + mod(g, 300), t.pid
+                  FROM generate_series(1, 20000) g JOIN bench_templates t ON t.s = 1 AND t.k = 3 + mod(g, 2)
+                  WHERE now() - interval ''15 minutes'' + g * interval ''45 milliseconds'' < now()', log_partition_for(now()));
+END $$;
+SELECT rebuild_rollup(now() - interval '25 hours', now() + interval '1 minute');
+SELECT compact_rollup();
+SELECT compact_patterns();
+DROP TABLE bench_templates;
+-- detection as a detector running beside the senders would see it, at the end of the history:
+-- the burst opens an ERROR_SPIKE (and no service looks silent)
+CREATE TABLE bench_incident AS
+SELECT incident_id FROM detect_incidents((SELECT at FROM bench_clock))
+WHERE action = 'opened' AND service = 'feed-service' AND incident_type = 'ERROR_SPIKE';
+SQL
+  psql "$BENCH_URL" -qX -c "VACUUM ANALYZE logs" -c "VACUUM ANALYZE log_rollup" -c "VACUUM ANALYZE log_rollup_minute" \
+    -c "VACUUM ANALYZE log_pattern_counts" >/dev/null
+}
+
+bench_ui() {
+  local loads=${1:-20}
+  ensure_playwright
+  [ -x /usr/bin/chromium ] || apt_install chromium
+  echo "== ui: the incident page at ${LOGMON_UI_ROWS:-10000000} rows of history; $(nproc) cores, load $(cut -d" " -f1-3 /proc/loadavg), $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version'), $(/usr/bin/chromium --version 2>/dev/null) =="
+  fresh_db
+  local t0 t1
+  t0=$(date +%s.%N)
+  load_ui_history "${LOGMON_UI_ROWS:-10000000}"
+  t1=$(date +%s.%N)
+  echo "rows: $(rows_in_db) (loaded and rolled up in $(python3 -c "print(round($t1 - $t0))") s)"
+  local id
+  id=$(psql "$BENCH_URL" -qAtX -c "SELECT incident_id FROM bench_incident")
+  [[ "$id" =~ ^[0-9]+$ ]] || { echo "the burst opened no ERROR_SPIKE incident" >&2; exit 1; }
+  start_collector
+  trap stop_collector EXIT
+  local page="$COLLECTOR_URL/incidents/$id"
+  # (a) what the page waits for, over curl: the incident (with its context) and its first lines
+  curl -sf "$page" >/dev/null
+  local inc lines
+  inc=$(for _ in $(seq 20); do curl -s -o /dev/null -w '%{time_total}\n' "$page"; done)
+  lines=$(for _ in $(seq 20); do curl -s -o /dev/null -w '%{time_total}\n' "$page/logs?limit=50"; done)
+  # (b) the page in Chromium, a fresh context (cold cache) per load
+  local out
+  out=$(node scripts/lib/ui_bench.mjs "$page" "$loads")
+  trap - EXIT
+  stop_collector
+  python3 - "$inc" "$lines" "$out" "$page" <<'PY'
+import json, sys
+p = lambda v, q: v[min(len(v) - 1, round((len(v) - 1) * q))]
+inc = sorted(float(x) * 1000 for x in sys.argv[1].split())
+lines = sorted(float(x) * 1000 for x in sys.argv[2].split())
+r = json.loads(sys.argv[3])
+print(f"(a) GET {sys.argv[4].split('/', 3)[3]} (JSON, with its context), curl x{len(inc)}: p50 {p(inc, .5):.1f} ms  p99 {p(inc, .99):.1f} ms")
+print(f"(a) GET .../logs?limit=50 (its first lines), curl x{len(lines)}: p50 {p(lines, .5):.1f} ms  p99 {p(lines, .99):.1f} ms")
+print(f"(b) incident page in Chromium, {r['loads']} loads (fresh context each): content drawn p50 {r['p50_ms']:.0f} ms  "
+      f"p99 {r['p99_ms']:.0f} ms (min {r['min_ms']:.0f}, max {r['max_ms']:.0f}); HTML received p50 {r['html_p50_ms']:.0f} ms, "
+      f"DOMContentLoaded p50 {r['dom_p50_ms']:.0f} ms; {r['patterns']} patterns and {r['lines']} lines drawn")
+print(f"    'content drawn' = performance.mark('logmon:content-drawn'): the incident, its patterns and first lines in the DOM, "
+      f"ms after navigation start; target 1000 ms: {'met' if r['p99_ms'] < 1000 else 'NOT met'} at p99")
+PY
+}
+
 bench_patterns() {
   echo "== patterns: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
   fresh_db
@@ -396,5 +540,6 @@ case "${1:-}" in
   search) bench_search ;;
   scale) shift; bench_scale "$@" ;;
   backtest) bench_backtest ;;
-  *) echo "usage: $0 ingest [ROWS] | stats | detect | search | scale [\"SIZES\"] | patterns [LOGHUB_DIR] | backtest" >&2; exit 2 ;;
+  ui) shift; bench_ui "$@" ;;
+  *) echo "usage: $0 ingest [ROWS] | stats | detect | search | scale [\"SIZES\"] | patterns [LOGHUB_DIR] | backtest | ui [LOADS]" >&2; exit 2 ;;
 esac

@@ -2,7 +2,8 @@
 -- of detection. A DBA can ask "what would fire now, and how close is it?":
 --   SELECT * FROM evaluate_rules() ORDER BY breached DESC, service;
 -- Each distinct window is aggregated once (window_stats() reads the rollup only), so the cost
--- grows with services x windows, not with raw rows; the verdict is rule_verdict()'s.
+-- grows with services x windows, not with raw rows; the verdict is rule_verdict()'s, or for
+-- new_pattern rules new_pattern_verdict()'s on what new_error_patterns() finds.
 CREATE OR REPLACE FUNCTION evaluate_rules(at timestamptz DEFAULT now())
 RETURNS TABLE (rule_id bigint, rule_name text, kind text, incident_type text, service text, severity text,
                lookback interval, threshold double precision, pending_for interval, resolve_after interval,
@@ -27,6 +28,12 @@ WITH wins AS (
     SELECT w.lookback, w.baseline, a.service, a.minutes
     FROM (SELECT DISTINCT lookback, baseline FROM detection_rules r WHERE r.enabled AND r.kind = 'no_data') w,
          LATERAL active_minutes(at - w.lookback - w.baseline, at - w.lookback) a
+), novel AS MATERIALIZED (
+    -- the ERROR/FATAL patterns new to each service (new_pattern rules)
+    SELECT w.lookback, w.baseline, n.service, array_agg(n.count) AS counts, array_agg(n.template) AS templates
+    FROM (SELECT DISTINCT lookback, baseline FROM detection_rules r WHERE r.enabled AND r.kind = 'new_pattern') w,
+         LATERAL new_error_patterns(at, w.lookback, w.baseline) n
+    GROUP BY 1, 2, 3
 ), services AS (
     SELECT cur.service FROM cur UNION SELECT base.service FROM base
     UNION SELECT i.service FROM incidents i WHERE i.status <> 'resolved'
@@ -51,6 +58,17 @@ CROSS JOIN LATERAL rule_verdict(
     coalesce(bs.total, 0), coalesce(bs.errors, 0), coalesce(act.minutes, 0),
     EXISTS (SELECT 1 FROM incidents i WHERE i.service = e.svc AND i.incident_type = e.incident_type
                                         AND i.status <> 'resolved')) v
+WHERE e.kind <> 'new_pattern'
+UNION ALL
+SELECT e.id, e.name, e.kind, e.incident_type, e.svc, e.severity, e.lookback, e.threshold, e.pending_for, e.resolve_after,
+       v.observed, v.events, v.breached, v.summary, b.lo_b, b.hi_b,
+       round(c.errors::numeric / nullif(c.total, 0), 4)::double precision
+FROM effective e
+LEFT JOIN cur c ON c.lookback = e.lookback AND c.service = e.svc
+LEFT JOIN novel n ON n.lookback = e.lookback AND n.baseline = e.baseline AND n.service = e.svc
+CROSS JOIN LATERAL window_bounds(at - e.lookback, at) b
+CROSS JOIN LATERAL new_pattern_verdict(e.threshold, e.min_events, e.lookback, n.counts, n.templates) v
+WHERE e.kind = 'new_pattern'
 $$;
 
 COMMENT ON FUNCTION evaluate_rules(timestamptz) IS

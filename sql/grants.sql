@@ -94,3 +94,6 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION compact_rollup(), compact_patterns() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION compact_rollup(), compact_patterns() TO logmon_ingest, logmon_detector;
+
+-- Placing tables on a Citus cluster is the schema owner's decision (logmon migrate --distribute).
+REVOKE EXECUTE ON FUNCTION distribute_tables(int) FROM PUBLIC;

@@ -17,6 +17,7 @@ DECLARE
     codes jsonb;
     lines jsonb;
     considered bigint;
+    tops pattern_rank[];
 BEGIN
     SELECT * INTO inc FROM incidents i WHERE i.id = incident_context.incident_id;
     IF NOT FOUND THEN
@@ -30,6 +31,10 @@ BEGIN
     hi := coalesce(inc.resolved_at, now());
     minutes := greatest(extract(epoch FROM hi - lo) / 60, 1);
 
+    -- The top patterns first, then their baselines: on Citus, a statement that reads
+    -- log_pattern_counts of one service runs on the worker holding that service, where
+    -- top_patterns(), itself a distributed query, must not run.
+    tops := ARRAY(SELECT t FROM top_patterns(inc.service, level => lvl, lim => top, at => hi, since => lo) t);
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'pattern_id', lpad(to_hex(t.pattern_id), 16, '0'), 'template', t.template, 'count', t.count,
                'share', t.share, 'baseline', b.count,
@@ -37,7 +42,7 @@ BEGIN
                'new', t.first_seen >= lo OR b.count IS NULL)
            ORDER BY t.count DESC), '[]')
     INTO patterns
-    FROM top_patterns(inc.service, level => lvl, lim => top, at => hi, since => lo) t
+    FROM unnest(tops) t
     LEFT JOIN LATERAL (
         SELECT sum(c.count) AS count FROM log_pattern_counts c
         WHERE c.service = inc.service AND c.pattern_id = t.pattern_id

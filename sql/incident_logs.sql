@@ -1,6 +1,6 @@
 -- The lines behind an incident: its service, over its window (from the start of the breach that
 -- opened it to its resolution, or now), filtered by what its rule counts: ERROR/FATAL lines for
--- error rules, lines at or above the latency threshold for latency rules, and for NO_DATA the last
+-- error and new-pattern rules, lines at or above the latency threshold for latency rules, and for NO_DATA the last
 -- lines before the silence. Further filters narrow it like search_logs()'s.
 CREATE OR REPLACE FUNCTION incident_logs(
     incident_id bigint,
@@ -33,7 +33,7 @@ BEGIN
     lo := coalesce(inc.breach_start, inc.window_start);
     hi := coalesce(inc.resolved_at, now()) + interval '1 microsecond';
     CASE rule_kind
-    WHEN 'error_count', 'error_rate' THEN
+    WHEN 'error_count', 'error_rate', 'new_pattern' THEN
         lvl := 'ERROR';
     WHEN 'latency_p95' THEN
         min_lat := greatest(coalesce(min_latency_ms, 0), inc.threshold);

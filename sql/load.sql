@@ -15,6 +15,8 @@
 \ir interval_label.sql
 \ir severity_rank.sql
 \ir rule_verdict.sql
+\ir new_error_patterns.sql
+\ir replay_new_patterns.sql
 \ir evaluate_rules.sql
 \ir record_incident_change.sql
 \ir detect_incidents.sql
@@ -44,4 +46,5 @@
 \ir top_patterns.sql
 \ir incident_context.sql
 \ir incident_alert.sql
+\ir distribute_tables.sql
 \ir grants.sql

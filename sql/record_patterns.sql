@@ -5,14 +5,22 @@ CREATE OR REPLACE FUNCTION record_patterns(
     services text[], pattern_ids bigint[], levels text[], buckets timestamptz[], counts bigint[],
     new_services text[], new_ids bigint[], new_templates text[], new_examples text[], new_first timestamptz[])
 RETURNS void
-LANGUAGE sql AS $$
+-- plpgsql, not sql: Citus cannot plan a SQL function's statements on distributed tables when
+-- they use the function's parameters; and a SQL function plans its statements on every call,
+-- while this one runs once per group commit: PL/pgSQL with generic plans plans once per connection.
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
     INSERT INTO log_pattern_counts (service, pattern_id, level, bucket, count)
     SELECT s, p, l, date_trunc('minute', b), c FROM unnest(services, pattern_ids, levels, buckets, counts) AS u(s, p, l, b, c);
     -- first come, first stays: first_seen/last_seen are made exact by compact_patterns()
-    INSERT INTO log_patterns (service, pattern_id, template, example, first_seen, last_seen)
-    SELECT s, p, t, e, f, f FROM unnest(new_services, new_ids, new_templates, new_examples, new_first) AS u(s, p, t, e, f)
-    ON CONFLICT (service, pattern_id) DO NOTHING;
-$$;
+    IF cardinality(new_ids) > 0 THEN
+        INSERT INTO log_patterns (service, pattern_id, template, example, first_seen, last_seen)
+        SELECT s, p, t, e, f, f FROM unnest(new_services, new_ids, new_templates, new_examples, new_first) AS u(s, p, t, e, f)
+        ON CONFLICT (service, pattern_id) DO NOTHING;
+    END IF;
+END $$;
 
 COMMENT ON FUNCTION record_patterns(text[], bigint[], text[], timestamptz[], bigint[], text[], bigint[], text[], text[],
                                     timestamptz[]) IS

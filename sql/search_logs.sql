@@ -7,15 +7,22 @@
 --     `lim` lines are found, the window is done, or logmon_settings.search_budget is spent: then
 --     a last line with a NULL level carries the cursor to continue from (the way Loki splits a
 --     query into time slices).
--- Lines are ordered by (ts, partition, tuple): a cursor is a position in that order, so pages
--- neither repeat nor skip lines while new logs arrive (they arrive after `until`).
-CREATE OR REPLACE FUNCTION log_cursor(ts timestamptz, part oid, tup tid) RETURNS text
+-- Lines are ordered by (ts, service, partition, tuple): a cursor is a position in that order, so
+-- pages neither repeat nor skip lines while new logs arrive (they arrive after `until`). service
+-- is part of the order because (partition, tuple) alone is unique on one node only: on Citus,
+-- where a row's partition is a shard, two workers can hold shards with the same oid, while the
+-- rows of one service are all in one shard.
+DROP FUNCTION IF EXISTS log_cursor(timestamptz, oid, tid);
+CREATE OR REPLACE FUNCTION log_cursor(ts timestamptz, service text, part oid, tup tid) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN format('%s:%s:%s', (extract(epoch FROM ts) * 1e6)::bigint, part,
-              replace(replace(replace(tup::text, '(', ''), ')', ''), ',', ':'));
+RETURN CASE WHEN service IS NULL THEN ((extract(epoch FROM ts) * 1e6)::bigint)::text
+            ELSE format('%s:%s:%s:%s', (extract(epoch FROM ts) * 1e6)::bigint, part,
+                        replace(replace(replace(tup::text, '(', ''), ')', ''), ',', ':'), service) END;
 
-COMMENT ON FUNCTION log_cursor(timestamptz, oid, tid) IS
-  'The cursor of a log line (its position in search order), as search_logs() returns it and takes it as `after`.';
+COMMENT ON FUNCTION log_cursor(timestamptz, text, oid, tid) IS
+  'The cursor of a log line (its position in search order), as search_logs() returns it and takes it as `after`; '
+  'without a service, the cursor of an instant: the lines after it in search order (ts below it newest first, above '
+  'it oldest first).';
 
 CREATE OR REPLACE FUNCTION search_logs(
     service text DEFAULT NULL,
@@ -43,6 +50,7 @@ DECLARE
     s_hi int;
     like_q text;
     c_ts timestamptz;
+    c_svc text;
     c_part oid;
     c_tid tid;
     lo timestamptz := since;
@@ -103,12 +111,25 @@ BEGIN
     IF after IS NOT NULL THEN
         BEGIN
             c_ts := to_timestamp(split_part(after, ':', 1)::numeric / 1e6);
-            c_part := split_part(after, ':', 2)::oid;
-            c_tid := format('(%s,%s)', split_part(after, ':', 3), split_part(after, ':', 4))::tid;
+            IF after !~ '^-?[0-9]+$' THEN
+                c_part := split_part(after, ':', 2)::oid;
+                c_tid := format('(%s,%s)', split_part(after, ':', 3), split_part(after, ':', 4))::tid;
+                c_svc := substring(after FROM '^[^:]*:[^:]*:[^:]*:[^:]*:(.+)$');
+                IF c_svc IS NULL THEN
+                    RAISE EXCEPTION 'no service';
+                END IF;
+            END IF;
         EXCEPTION WHEN others THEN
             RAISE EXCEPTION 'after is not a cursor from search_logs()' USING ERRCODE = 'invalid_parameter_value', COLUMN = 'cursor';
         END;
-        IF newest_first THEN hi := least(hi, c_ts + interval '1 microsecond'); ELSE lo := greatest(lo, c_ts); END IF;
+        IF c_svc IS NULL THEN
+            -- an instant (a search that ran out of budget): the lines after it
+            IF newest_first THEN hi := least(hi, c_ts); ELSE lo := greatest(lo, c_ts + interval '1 microsecond'); END IF;
+        ELSIF newest_first THEN
+            hi := least(hi, c_ts + interval '1 microsecond');
+        ELSE
+            lo := greatest(lo, c_ts);
+        END IF;
     END IF;
     IF lo >= hi THEN RETURN; END IF;
     SELECT clock_timestamp() + coalesce(budget, s.search_budget) INTO deadline FROM logmon_settings s;
@@ -127,17 +148,18 @@ BEGIN
             'NOT EXISTS (SELECT 1 FROM jsonb_each_text(%L::jsonb) f WHERE l.attrs ->> f.key IS DISTINCT FROM f.value)',
             search_logs.attrs) END,
         CASE WHEN pattern IS NOT NULL THEN format('coalesce(l.pattern_id, log_pattern_id(l.message)) = %s', pattern) END,
-        CASE WHEN c_ts IS NOT NULL THEN format('(l.ts, l.tableoid, l.ctid) %s (%L::timestamptz, %s::oid, %L::tid)',
-                                              CASE WHEN newest_first THEN '<' ELSE '>' END, c_ts, c_part, c_tid) END,
+        CASE WHEN c_svc IS NOT NULL THEN format('(l.ts, l.service, l.tableoid, l.ctid) %s (%L::timestamptz, %L, %s::oid, %L::tid)',
+                                                CASE WHEN newest_first THEN '<' ELSE '>' END, c_ts, c_svc, c_part, c_tid) END,
         'true');
-    order_by := CASE WHEN newest_first THEN 'l.ts DESC, l.tableoid DESC, l.ctid DESC' ELSE 'l.ts, l.tableoid, l.ctid' END;
+    order_by := CASE WHEN newest_first THEN 'l.ts DESC, l.service DESC, l.tableoid DESC, l.ctid DESC'
+                     ELSE 'l.ts, l.service, l.tableoid, l.ctid' END;
     -- Lines written by SQL carry no pattern_id: log_pattern_id(), the SQL twin, gives the same.
     -- The template comes from the catalogue (a subquery evaluated after ORDER BY ... LIMIT).
     query := 'SELECT l.ts, l.service, l.level, l.message, l.latency_ms, l.status_code, l.attrs, l.received_at,
                      coalesce(l.pattern_id, log_pattern_id(l.message)),
                      (SELECT p.template FROM log_patterns p
                       WHERE p.service = l.service AND p.pattern_id = coalesce(l.pattern_id, log_pattern_id(l.message))),
-                     log_cursor(l.ts, l.tableoid, l.ctid)
+                     log_cursor(l.ts, l.service, l.tableoid, l.ctid)
               FROM logs l WHERE l.ts >= $1 AND l.ts < $2 AND ' || filters || ' ORDER BY ' || order_by || ' LIMIT $3';
 
     IF errors_only AND svc IS NOT NULL THEN
@@ -176,8 +198,8 @@ BEGIN
             RETURN QUERY SELECT CASE WHEN newest_first THEN b ELSE a END, NULL::text, NULL::text,
                                 'search budget spent: continue with this cursor'::text, NULL::float8, NULL::int, NULL::jsonb,
                                 NULL::timestamptz, NULL::bigint, NULL::text,
-                                CASE WHEN newest_first THEN log_cursor(b, 0::oid, '(0,0)'::tid)
-                                     ELSE log_cursor(a - interval '1 microsecond', 4294967295::oid, '(4294967295,65535)'::tid) END;
+                                CASE WHEN newest_first THEN log_cursor(b, NULL, NULL, NULL)
+                                     ELSE log_cursor(a - interval '1 microsecond', NULL, NULL, NULL) END;
             RETURN;
         END IF;
         width := width * 4;

@@ -3,17 +3,22 @@
 -- backfills) or the partition's size. The price: a window's edges are whole seconds (whole
 -- minutes where older than rollup_fine_retention). window_bounds() says exactly which rows a
 -- window covers, so the figures stay exact: the same as count(*) over those raw rows.
+-- A window's edge as the rollup can serve it: rounded up to the next whole second, or to the next
+-- whole minute when older than fine_since (rollup_state: seconds before it are gone).
+CREATE OR REPLACE FUNCTION rollup_edge(t timestamptz, fine_since timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN t = 'infinity' THEN t
+            WHEN t >= fine_since THEN date_trunc('second', t) + CASE WHEN t > date_trunc('second', t) THEN interval '1 second' ELSE interval '0' END
+            ELSE date_trunc('minute', t) + CASE WHEN t > date_trunc('minute', t) THEN interval '1 minute' ELSE interval '0' END END;
+
+COMMENT ON FUNCTION rollup_edge(timestamptz, timestamptz) IS
+  'A window edge rounded up to a whole second, or to a whole minute when older than fine_since (see window_bounds()).';
+
 CREATE OR REPLACE FUNCTION window_bounds(lo timestamptz, hi timestamptz DEFAULT 'infinity',
                                          OUT lo_b timestamptz, OUT hi_b timestamptz)
 LANGUAGE sql STABLE
 AS $$
-    -- each edge is rounded up to the next whole second, or whole minute before fine_since
-    SELECT CASE WHEN t.lo >= s.fine_since THEN date_trunc('second', t.lo) + CASE WHEN t.lo > date_trunc('second', t.lo) THEN interval '1 second' ELSE interval '0' END
-                ELSE date_trunc('minute', t.lo) + CASE WHEN t.lo > date_trunc('minute', t.lo) THEN interval '1 minute' ELSE interval '0' END END,
-           CASE WHEN t.hi = 'infinity' THEN t.hi
-                WHEN t.hi >= s.fine_since THEN date_trunc('second', t.hi) + CASE WHEN t.hi > date_trunc('second', t.hi) THEN interval '1 second' ELSE interval '0' END
-                ELSE date_trunc('minute', t.hi) + CASE WHEN t.hi > date_trunc('minute', t.hi) THEN interval '1 minute' ELSE interval '0' END END
-    FROM rollup_state s, (SELECT lo, hi) t
+    SELECT rollup_edge(lo, s.fine_since), rollup_edge(hi, s.fine_since) FROM rollup_state s
 $$;
 
 COMMENT ON FUNCTION window_bounds(timestamptz, timestamptz) IS
@@ -26,16 +31,23 @@ COMMENT ON FUNCTION window_bounds(timestamptz, timestamptz) IS
 CREATE OR REPLACE FUNCTION window_stats(lo timestamptz, hi timestamptz DEFAULT 'infinity')
 RETURNS TABLE (service text, total bigint, errors bigint, latency_count bigint,
                latency_sum double precision, latency_max double precision, hist bigint[])
-LANGUAGE sql STABLE ROWS 20
+-- plpgsql rather than sql: Citus cannot plan a SQL function's statements on distributed tables
+-- when they use the function's parameters.
+LANGUAGE plpgsql STABLE ROWS 20
 -- JIT would cost hundreds of ms here for a query that takes a few.
 SET jit = off
 AS $$
-    WITH b AS (
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    -- b is read where each part is (NOT MATERIALIZED): on Citus, where rollup_state is a reference
+    -- table, the whole statement then runs on each worker, in one snapshot there, as on one node.
+    WITH b AS NOT MATERIALIZED (
         SELECT w.lo_b, w.hi_b,
                -- whole minutes: [a, z); seconds: [lo_b, least(a, hi_b)) and [z, hi_b)
                date_trunc('minute', w.lo_b) + CASE WHEN w.lo_b > date_trunc('minute', w.lo_b) THEN interval '1 minute' ELSE interval '0' END AS a,
                CASE WHEN w.hi_b = 'infinity' THEN w.hi_b ELSE date_trunc('minute', w.hi_b) END AS z
-        FROM window_bounds(lo, hi) w
+        FROM (SELECT rollup_edge(lo, s.fine_since) AS lo_b, rollup_edge(hi, s.fine_since) AS hi_b FROM rollup_state s) w
     ), parts AS (
         SELECT m.service, m.total, m.errors, m.latency_count, m.latency_sum, m.latency_max,
                m.h0, m.h1, m.h2, m.h3, m.h4, m.h5, m.h6, m.h7, m.h8, m.h9, m.h10, m.h11, m.h12, m.h13, m.h14, m.h15
@@ -63,8 +75,8 @@ AS $$
                  sum(p.h9), sum(p.h10), sum(p.h11), sum(p.h12), sum(p.h13), sum(p.h14), sum(p.h15)]::bigint[]
     FROM parts p
     GROUP BY p.service
-    HAVING sum(p.total) <> 0
-$$;
+    HAVING sum(p.total) <> 0;
+END $$;
 
 COMMENT ON FUNCTION window_stats(timestamptz, timestamptz) IS
   'Per-service total, errors, latency count/sum/max and histogram for logs with lo_b <= ts < hi_b (window_bounds(lo, hi)), '
@@ -73,9 +85,12 @@ COMMENT ON FUNCTION window_stats(timestamptz, timestamptz) IS
 -- Per service, the number of whole minutes in [lo, hi) in which it sent at least one log.
 CREATE OR REPLACE FUNCTION active_minutes(lo timestamptz, hi timestamptz)
 RETURNS TABLE (service text, minutes bigint)
-LANGUAGE sql STABLE ROWS 20
+LANGUAGE plpgsql STABLE ROWS 20  -- not sql: see window_stats()
 SET jit = off
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT y.service, count(*)
     FROM (SELECT x.service, x.bucket
           FROM (SELECT m.service, m.bucket, m.total FROM log_rollup_minute m WHERE m.bucket >= lo AND m.bucket < hi
@@ -84,8 +99,8 @@ AS $$
                 WHERE NOT d.compacted AND d.bucket >= lo AND d.bucket < hi) x
           GROUP BY x.service, x.bucket
           HAVING sum(x.total) > 0) y
-    GROUP BY y.service
-$$;
+    GROUP BY y.service;
+END $$;
 
 COMMENT ON FUNCTION active_minutes(timestamptz, timestamptz) IS
   'Per service, how many whole minutes of [lo, hi) hold at least one of its logs (from the rollup). no_data rules use it '

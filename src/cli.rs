@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create or upgrade the schema (migrations/), then re-apply every sql/ file. Idempotent.
-    Migrate(DbArgs),
+    Migrate(MigrateArgs),
     /// Serve the HTTP API: POST /logs, GET /health, ...
     Collector(CollectorArgs),
     /// Run detection: detect_incidents() on new data and every --interval; partition upkeep;
@@ -252,6 +252,20 @@ pub struct DbArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// On a Citus coordinator, then distribute logs and the per-service tables by service
+    /// (distribute_tables()); the other tables stay on the coordinator. Idempotent; changes nothing
+    /// on plain PostgreSQL.
+    #[arg(long, env = "LOGMON_DISTRIBUTE")]
+    pub distribute: bool,
+    /// Shards of logs when it is distributed now (default: Citus's citus.shard_count).
+    #[arg(long, env = "LOGMON_SHARD_COUNT", requires = "distribute", value_parser = clap::value_parser!(i32).range(1..=64000))]
+    pub shard_count: Option<i32>,
+}
+
+#[derive(Debug, Args, Clone)]
 pub struct CollectorArgs {
     #[command(flatten)]
     pub db: DbArgs,
@@ -270,6 +284,10 @@ pub struct CollectorArgs {
     /// Most rows in one group-commit transaction.
     #[arg(long, env = "LOGMON_MAX_BATCH_ROWS", default_value_t = 20_000)]
     pub max_batch_rows: usize,
+    /// Batches of at least this many rows are committed in parallel (one per writer); smaller
+    /// ones one at a time, each gathering the requests that arrive while the previous commits.
+    #[arg(long, env = "LOGMON_PARALLEL_MIN_ROWS", default_value_t = 1_000)]
+    pub parallel_min_rows: usize,
     /// Milliseconds a writer waits for more requests before committing a small batch.
     #[arg(long, env = "LOGMON_LINGER_MS", default_value_t = 0)]
     pub linger_ms: u64,
@@ -317,6 +335,7 @@ impl CollectorArgs {
                 max_queued_rows: self.max_queued_rows,
                 max_batch_rows: self.max_batch_rows,
                 linger: Duration::from_millis(self.linger_ms),
+                parallel_min_rows: self.parallel_min_rows,
             },
             limits: crate::api::ApiLimits {
                 max_body_bytes: self.max_body_bytes,

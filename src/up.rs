@@ -42,7 +42,8 @@ pub async fn run(args: UpArgs) -> crate::Result {
     let base = crate::cli::local_url(args.collector.listen);
     println!();
     println!("logmon is up");
-    println!("  dashboard   {base}/");
+    println!("  overview    {base}/");
+    println!("  explorer    {base}/explore");
     println!("  incidents   curl -s {base}/incidents");
     println!("  stats       curl -s '{base}/stats?window_minutes=5'");
     println!("  health      curl -s {base}/health");

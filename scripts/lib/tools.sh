@@ -18,9 +18,10 @@ ensure_test_tools() {
   command -v promtool >/dev/null || need+=(prometheus)
   # validates compose.yml offline (no Docker engine runs on CI machines)
   command -v docker-compose >/dev/null || need+=(docker-compose)
-  # the notification tests deliver to a real Alertmanager; the dashboard test runs headless Chromium
+  # the notification tests deliver to a real Alertmanager; the page tests drive Debian's Chromium
   command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
-  command -v chromium >/dev/null || need+=(chromium)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  command -v node >/dev/null || need+=(nodejs)
   # the shipper tests send with real rsyslog (omfwd, omelasticsearch) and util-linux's logger
   command -v rsyslogd >/dev/null || need+=(rsyslog)
   [ -e /usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so ] || ls /usr/lib/*/rsyslog/omelasticsearch.so >/dev/null 2>&1 \
@@ -31,6 +32,19 @@ ensure_test_tools() {
   ensure_otel_sdk
   ensure_shipper_clients
   ensure_schemathesis
+  ensure_playwright
+}
+
+# playwright-core from npm drives /usr/bin/chromium for the page tests (tests/api/browser.rs)
+# and `bench.sh ui`. playwright-core never downloads a browser; the variable makes sure of it.
+ensure_playwright() {
+  local dir="$PWD/.data/node"
+  export LOGMON_PLAYWRIGHT="$dir/node_modules/playwright-core"
+  if [ -f "$LOGMON_PLAYWRIGHT/package.json" ]; then return 0; fi
+  echo "installing playwright-core into $dir" >&2
+  mkdir -p "$dir"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$dir" --no-audit --no-fund --silent 'playwright-core@^1.65' >&2
+  [ -f "$LOGMON_PLAYWRIGHT/package.json" ]
 }
 
 # A Python venv under .data/ with the given pip requirements; $1 = venv name, $2 = an import or

@@ -1,20 +1,9 @@
-//! The dashboard (served by `GET /` to browsers, see root.rs), one self-contained HTML page (no CDN: logmon often runs where there is
-//! no internet). It draws what GET /timeseries and GET /incidents return.
-use warp::reply::{Reply, Response};
+//! The overview (the dashboard, served by `GET /` to browsers, see root.rs), one of the pages of pages.rs: error rate and p95 latency
+//! per service, the services' last logs, the last 24 hours of incidents, patterns and silences.
+//! It draws what GET /timeseries, /stats, /incidents, /patterns and /silences answer.
+use warp::reply::Response;
 
-const PAGE: &str = include_str!("dashboard.html");
-
+/// The overview's HTML (its script and style are files under /ui/).
 pub fn page() -> Response {
-    let mut resp = warp::reply::html(PAGE).into_response();
-    let h = resp.headers_mut();
-    // Its script is inline and it only talks to this origin.
-    h.insert(
-        "content-security-policy",
-        warp::http::HeaderValue::from_static(
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'",
-        ),
-    );
-    h.insert("x-content-type-options", warp::http::HeaderValue::from_static("nosniff"));
-    h.insert("cache-control", warp::http::HeaderValue::from_static("no-cache"));
-    resp
+    super::pages::html(super::pages::OVERVIEW)
 }

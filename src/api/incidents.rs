@@ -1,4 +1,5 @@
-//! GET /incidents, GET /incidents/{id}, POST /incidents/{id}/ack|resolve.
+//! GET /incidents, GET /incidents/{id} (JSON, or the incident's page for a browser), POST
+//! /incidents/{id}/ack|resolve.
 use serde_json::json;
 use warp::reply::{Reply, Response};
 
@@ -34,8 +35,15 @@ async fn list_inner(q: Query, state: &AppState) -> Result<Response, ApiError> {
     Ok(warp::reply::json(&incidents).into_response())
 }
 
-pub async fn get(id: i64, state: AppState) -> Response {
-    respond(get_inner(id, &state).await)
+/// The incident as JSON, or its page for a browser (the link notifications carry): the same URL
+/// serves both, chosen by Accept (see pages::wants_html), and says so in `Vary`.
+pub async fn get(id: i64, accept: Option<String>, state: AppState) -> Response {
+    if super::pages::wants_html(accept.as_deref()) {
+        return super::pages::incident();
+    }
+    let mut resp = respond(get_inner(id, &state).await);
+    resp.headers_mut().insert("vary", warp::http::HeaderValue::from_static("accept"));
+    resp
 }
 
 async fn get_inner(id: i64, state: &AppState) -> Result<Response, ApiError> {
@@ -115,7 +123,13 @@ pub fn routes(state: &AppState) -> super::Routes {
     let list =
         warp::path!("incidents").and(warp::get()).and(warp::query::<Query>()).and(super::with_state(state)).then(list);
     let one = warp::path("incidents").and(params::path_id("id"));
-    let get = one.clone().and(warp::path::end()).and(warp::get()).and(super::with_state(state)).then(get);
+    let get = one
+        .clone()
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::header::optional::<String>("accept"))
+        .and(super::with_state(state))
+        .then(get);
     let lines = one
         .clone()
         .and(warp::path("logs"))

@@ -80,7 +80,7 @@ where
     let malformed: usize = bad_streams.iter().map(|(i, _)| streams[*i].entries.len().max(1)).sum();
     state.metrics.source_rows(SOURCE, "malformed", malformed as u64);
     let places: Vec<(usize, usize)> = items.iter().map(|i| (i.stream, i.entry)).collect();
-    let outcome = state.pipeline.store_valid(items.into_iter().map(|i| i.value).collect()).await?;
+    let outcome = state.pipeline.store_valid(items.into_iter().map(|l| l.item).collect()).await?;
     state.metrics.source_rows(SOURCE, "stored", outcome.stored);
     state.metrics.source_rows(SOURCE, "rejected", outcome.rejected.len() as u64);
     for r in &outcome.rejected {

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod loki;
 pub mod metrics;
 pub mod otlp;
+pub mod pages;
 pub mod params;
 pub mod patterns;
 pub mod root;
@@ -115,6 +116,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/rules/{id}"),
     ("DELETE", "/rules/{id}"),
     ("GET", "/rules/{id}/history"),
+    ("GET", "/explore"),
+    ("GET", "/ui/{file}"),
 ];
 
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -123,6 +126,8 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// one does not grow the type (and compile time) of the whole tree.
 pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     root::routes()
+        .or(pages::routes())
+        .unify()
         .or(health::routes(&state))
         .unify()
         .or(logs::routes(&state))

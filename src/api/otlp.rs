@@ -70,7 +70,7 @@ where
     let raw = ingest::encoding::decompress(content_encoding.as_deref(), raw, limits.max_body_bytes)?;
     let request = otlp::decode(encoding, &raw).map_err(IngestError::body)?;
     state.pipeline.check_count(otlp::record_count(&request), "log records")?;
-    let (paths, values): (Vec<String>, Vec<_>) = otlp::items(request).into_iter().map(|i| (i.path, i.value)).unzip();
+    let (paths, values): (Vec<String>, Vec<_>) = otlp::items(request).into_iter().map(|r| (r.path, r.item)).unzip();
     let outcome = state.pipeline.store_valid(values).await?;
     state.metrics.source_rows("otlp", "stored", outcome.stored);
     state.metrics.source_rows("otlp", "rejected", outcome.rejected.len() as u64);

@@ -145,8 +145,9 @@ impl Search {
         Ok(s)
     }
 
-    /// The query string of the page after the one whose last line has `cursor`.
-    fn next_query(&self, cursor: &str) -> String {
+    /// The query string of the page after the one whose last line has `cursor`. An incident's
+    /// lines span the incident's own window, so its links carry no since/until.
+    fn next_query(&self, source: Source, cursor: &str) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for svc in &self.services {
             q.append_pair("service", svc);
@@ -154,8 +155,10 @@ impl Search {
         if let Some(l) = &self.level {
             q.append_pair("level", l);
         }
-        q.append_pair("since", &self.since.to_rfc3339_opts(SecondsFormat::Micros, true));
-        q.append_pair("until", &self.until.to_rfc3339_opts(SecondsFormat::Micros, true));
+        if let Source::All = source {
+            q.append_pair("since", &self.since.to_rfc3339_opts(SecondsFormat::Micros, true));
+            q.append_pair("until", &self.until.to_rfc3339_opts(SecondsFormat::Micros, true));
+        }
         for (k, v) in [("q", &self.q), ("status_code", &self.status_code)] {
             if let Some(v) = v {
                 q.append_pair(k, v);
@@ -284,7 +287,7 @@ pub async fn get(
         Ok(p) => {
             let mut resp = warp::reply::json(&p.lines).into_response();
             if let Some(cursor) = &p.next {
-                let link = format!("<{}?{}>; rel=\"next\"", path, search.next_query(cursor));
+                let link = format!("<{}?{}>; rel=\"next\"", path, search.next_query(source, cursor));
                 if let Ok(v) = HeaderValue::from_str(&link) {
                     resp.headers_mut().insert("link", v);
                 }
@@ -333,7 +336,7 @@ async fn export(source: Source, path: String, mut search: Search, state: AppStat
                     "truncated": true,
                     "exported": sent,
                     "reason": format!("--max-export-rows is {max}"),
-                    "next": format!("{}?{}", path, search.next_query(&cursor)),
+                    "next": format!("{}?{}", path, search.next_query(source, &cursor)),
                 });
                 let _ = tx.send(Ok(format!("{last}\n").into())).await;
                 return;

@@ -113,21 +113,28 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// What `logmon up` shows when no scenario is given: one of each, every 10 minutes.
+/// What `logmon up` shows when no scenario is given: a burst of errors, slow responses and an
+/// outage every 10 minutes; and once, in the third cycle (20 minutes in: NEW_ERROR_PATTERN
+/// learns a service's messages for its lookback + baseline first), an error nobody saw before.
+/// A new error is new once: later cycles would repeat a message logmon already knows.
 pub fn demo_schedule(cycle: u32) -> Vec<Scenario> {
     let base = Duration::from_secs(600 * cycle as u64);
-    [
+    let mut kinds = vec![
         "error-burst:feed-service:at=45s:for=30s",
         "latency:db-service:at=240s:for=60s:x5",
         "outage:auth-service:at=420s:for=90s",
-    ]
-    .iter()
-    .map(|s| {
-        let mut sc = Scenario::parse(s).expect("valid demo scenario");
-        sc.at += base;
-        sc
-    })
-    .collect()
+    ];
+    if cycle == 2 {
+        kinds.push("new-error:db-service:at=330s:for=3m:rate=0.003");
+    }
+    kinds
+        .iter()
+        .map(|s| {
+            let mut sc = Scenario::parse(s).expect("valid demo scenario");
+            sc.at += base;
+            sc
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,13 @@
 //! everything queued (up to `max_rows`), store it in one transaction, and answer every request
 //! in it only after COMMIT. Memory is bounded by a row budget: a request that does not fit is
 //! refused at once (503 + Retry-After), never queued.
+//!
+//! Writers work in parallel only on big batches. A transaction costs the database a fixed amount
+//! (BEGIN, COPY set-up, the rollup and pattern inserts, the WAL flush at COMMIT) besides its rows,
+//! so a second writer committing a few dozen rows while the first commits costs more than it
+//! saves: at most one small transaction (< `parallel_min_rows`) is in flight, and the next small
+//! batch keeps gathering requests until it is done. Measured with 30-row requests over 16
+//! connections: one small transaction at a time stored ~1.6x the rows/s of three.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,11 +30,19 @@ pub struct BatcherConfig {
     pub max_batch_rows: usize,
     /// How long a writer waits for more requests before writing a small batch (0 = never).
     pub linger: Duration,
+    /// Batches this big are committed alongside others; smaller ones one at a time.
+    pub parallel_min_rows: usize,
 }
 
 impl Default for BatcherConfig {
     fn default() -> Self {
-        BatcherConfig { writers: 3, max_queued_rows: 200_000, max_batch_rows: 20_000, linger: Duration::ZERO }
+        BatcherConfig {
+            writers: 3,
+            max_queued_rows: 200_000,
+            max_batch_rows: 20_000,
+            linger: Duration::ZERO,
+            parallel_min_rows: 1_000,
+        }
     }
 }
 
@@ -48,8 +63,9 @@ impl Batcher {
     pub fn start(database_url: String, cfg: BatcherConfig, metrics: Arc<Metrics>) -> Batcher {
         let (tx, rx) = mpsc::unbounded_channel();
         let rx = Arc::new(Mutex::new(rx));
+        let small = Arc::new(Semaphore::new(1));
         for _ in 0..cfg.writers.max(1) {
-            tokio::spawn(writer(database_url.clone(), rx.clone(), cfg.clone(), metrics.clone()));
+            tokio::spawn(writer(database_url.clone(), rx.clone(), small.clone(), cfg.clone(), metrics.clone()));
         }
         Batcher {
             queue: tx,
@@ -79,14 +95,20 @@ impl Batcher {
     }
 }
 
-async fn writer(url: String, rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, cfg: BatcherConfig, metrics: Arc<Metrics>) {
+async fn writer(
+    url: String,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    small: Arc<Semaphore>,
+    cfg: BatcherConfig,
+    metrics: Arc<Metrics>,
+) {
     let mut sink: Option<CopySink> = None;
     // After a failed connect, requests are refused at once (503) until the next attempt is due:
     // a database outage costs one connect attempt (and one log line) per interval, not per request.
     let mut next_connect = Instant::now();
     let mut last_error = String::new();
     loop {
-        let jobs = {
+        let (jobs, _turn) = {
             let mut rx = rx.lock().await;
             let Some(first) = rx.recv().await else { return };
             let mut rows = first.records.len();
@@ -102,7 +124,36 @@ async fn writer(url: String, rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, cfg: 
                 rows += j.records.len();
                 jobs.push(j);
             }
-            jobs
+            // A small batch waits (still gathering, the queue still held) while another small
+            // one commits, unless it grows big meanwhile.
+            let mut turn = None;
+            let small_below = cfg.parallel_min_rows.min(cfg.max_batch_rows);
+            if rows < small_below {
+                let acquire = small.clone().acquire_owned();
+                tokio::pin!(acquire);
+                while rows < small_below {
+                    tokio::select! {
+                        biased;
+                        permit = &mut acquire => {
+                            turn = Some(permit.expect("the semaphore is never closed"));
+                            break;
+                        }
+                        next = rx.recv() => match next {
+                            Some(j) => {
+                                rows += j.records.len();
+                                jobs.push(j);
+                            }
+                            None => break,
+                        },
+                    }
+                }
+                while rows < cfg.max_batch_rows {
+                    let Ok(j) = rx.try_recv() else { break };
+                    rows += j.records.len();
+                    jobs.push(j);
+                }
+            }
+            (jobs, turn)
         };
         if sink.as_ref().is_none_or(|s| s.is_closed()) {
             let connected = if Instant::now() < next_connect {

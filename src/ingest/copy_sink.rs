@@ -7,8 +7,8 @@
 //! table row-at-a-time. The collector writes its own deltas instead (`record_rollup()`).
 //!
 //! Each writer owns one connection with its statements prepared, and pipelines what it can:
-//! BEGIN with the start of the COPY, and the rollup insert with COMMIT. A batch costs three
-//! round trips, which is what makes small batches (30 rows) cheap.
+//! BEGIN with the start of the COPY, and the end of the COPY with the rollup and pattern inserts
+//! and COMMIT. A batch costs two round trips, which is what makes small batches (30 rows) cheap.
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -148,41 +148,17 @@ impl CopySink {
         for hour in parts.keys() {
             statements.push(self.copy_statement(*hour).await?);
         }
+        // The deltas first, so that the rollup and pattern inserts and COMMIT can follow the last
+        // COPY's data without waiting for its answer.
         let mut deltas = Deltas::default();
         let mut pattern_deltas = PatternDeltas::default();
-        let mut rows = 0u64;
-        let mut begun = false;
-        for (stmt, records) in statements.iter().zip(parts.values()) {
-            let sink = if begun {
-                self.client.copy_in(stmt).await?
-            } else {
-                begun = true;
-                tokio::try_join!(self.client.batch_execute("BEGIN"), self.client.copy_in(stmt))?.1
-            };
-            let writer = BinaryCopyInWriter::new(sink, TYPES);
-            pin_mut!(writer);
-            for r in records {
-                writer
-                    .as_mut()
-                    .write(&[
-                        &r.ts,
-                        &r.service,
-                        &r.level.as_str(),
-                        &r.status_code,
-                        &r.latency_ms,
-                        &r.message,
-                        &r.attrs,
-                        &r.pattern_id,
-                    ])
-                    .await?;
+        {
+            let known = self.known.lock().expect("known patterns");
+            for r in parts.values().flatten() {
                 deltas.add(r);
-                pattern_deltas.add(r, &self.known.lock().expect("known patterns"));
-                rows += 1;
+                pattern_deltas.add(r, &known);
             }
-            // Dropping the writer without finish() would discard the batch silently (FIELD-NOTES).
-            writer.finish().await?;
         }
-
         let c = deltas.columns();
         let params: [&(dyn postgres_types::ToSql + Sync); 8] = [
             &c.services,
@@ -207,13 +183,50 @@ impl CopySink {
             &p.new_examples,
             &p.new_first,
         ];
-        let rollup = self.client.execute(&self.rollup, &params);
-        let patterns = self.client.execute(&self.patterns, &pattern_params);
-        // COMMIT after a failed statement would roll back and still "succeed": check all three.
-        let (rolled, counted, committed) = tokio::join!(rollup, patterns, self.client.batch_execute("COMMIT"));
-        rolled?;
-        counted?;
-        committed?;
+
+        let mut rows = 0u64;
+        let last = statements.len() - 1;
+        for (i, (stmt, records)) in statements.iter().zip(parts.values()).enumerate() {
+            let sink = if i > 0 {
+                self.client.copy_in(stmt).await?
+            } else {
+                tokio::try_join!(self.client.batch_execute("BEGIN"), self.client.copy_in(stmt))?.1
+            };
+            let writer = BinaryCopyInWriter::new(sink, TYPES);
+            pin_mut!(writer);
+            for r in records {
+                writer
+                    .as_mut()
+                    .write(&[
+                        &r.ts,
+                        &r.service,
+                        &r.level.as_str(),
+                        &r.status_code,
+                        &r.latency_ms,
+                        &r.message,
+                        &r.attrs,
+                        &r.pattern_id,
+                    ])
+                    .await?;
+                rows += 1;
+            }
+            // Dropping the writer without finish() would discard the batch silently (FIELD-NOTES).
+            if i < last {
+                writer.finish().await?;
+                continue;
+            }
+            // The connection sends requests in order: the end of the COPY, the two inserts and
+            // COMMIT leave together, one round trip. COMMIT after a failed statement would roll
+            // back and still "succeed": check all four, the COPY's first (its error says why).
+            let rollup = self.client.execute(&self.rollup, &params);
+            let patterns = self.client.execute(&self.patterns, &pattern_params);
+            let (copied, rolled, counted, committed) =
+                tokio::join!(writer.finish(), rollup, patterns, self.client.batch_execute("COMMIT"));
+            copied?;
+            rolled?;
+            counted?;
+            committed?;
+        }
         pattern_deltas.remember(&mut self.known.lock().expect("known patterns"));
         Ok(rows)
     }

@@ -1,14 +1,14 @@
 //! The one way in. Every source (JSON, OTLP, and the shippers' protocols) turns its wire format
-//! into `/logs`-shaped JSON items and hands them here: the same validation, limits, queue and
-//! group commit for all of them, and the same guarantee (Ok = committed).
+//! into [`Item`]s (`/logs`-shaped fields) and hands them here: the same validation, limits, queue
+//! and group commit for all of them, and the same guarantee (Ok = committed).
 use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
-use serde_json::Value;
 
 use super::LogRecord;
 use super::batcher::Batcher;
 use super::error::{IngestError, ItemError};
+use super::item::Item;
 use super::validate::{Limits, TsRange, validate_item};
 use crate::metrics::Metrics;
 
@@ -76,7 +76,7 @@ impl Pipeline {
 
     /// All or nothing (`POST /logs`, as the original collector): one invalid item refuses the
     /// batch, and the errors of every invalid item are returned.
-    pub async fn store_all(&self, items: Vec<Value>) -> Result<u64, IngestError> {
+    pub async fn store_all(&self, items: Vec<Item>) -> Result<u64, IngestError> {
         self.check_count(items.len(), "items")?;
         let n = items.len();
         let (records, rejected) = self.validate(items);
@@ -89,7 +89,7 @@ impl Pipeline {
 
     /// Stores the valid items and reports the others: for protocols whose senders drop a refused
     /// batch whole (OTLP, Loki, Elasticsearch bulk, syslog), one bad item must not cost the rest.
-    pub async fn store_valid(&self, items: Vec<Value>) -> Result<Outcome, IngestError> {
+    pub async fn store_valid(&self, items: Vec<Item>) -> Result<Outcome, IngestError> {
         self.check_count(items.len(), "log records")?;
         let (records, rejected) = self.validate(items);
         self.metrics.rejected_rows(rejected.len());
@@ -97,7 +97,7 @@ impl Pipeline {
         Ok(Outcome { stored, rejected })
     }
 
-    fn validate(&self, items: Vec<Value>) -> (Vec<LogRecord>, Vec<Rejected>) {
+    fn validate(&self, items: Vec<Item>) -> (Vec<LogRecord>, Vec<Rejected>) {
         let range = *self.ts_range.read().expect("ts range lock");
         let now = Utc::now();
         let mut records = Vec::with_capacity(items.len());

@@ -48,7 +48,50 @@ pub struct LogRecord {
     pub status_code: Option<i32>,
     pub latency_ms: Option<f64>,
     pub message: Option<String>,
-    pub attrs: Option<serde_json::Value>,
+    pub attrs: Option<Attrs>,
     /// The message's pattern (`crate::pattern`); None without a message.
     pub pattern_id: Option<i64>,
+}
+
+/// A row's extra fields as JSON text (an object), serialized once by validation: its length is
+/// what the size limit counts, and it is what COPY sends as `jsonb`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attrs(String);
+
+impl Attrs {
+    pub fn new(fields: &serde_json::Map<String, serde_json::Value>) -> Attrs {
+        Attrs(serde_json::to_string(fields).expect("a JSON object with string keys serializes"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).expect("serialized from a JSON object")
+    }
+}
+
+impl std::fmt::Display for Attrs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl postgres_types::ToSql for Attrs {
+    fn to_sql(
+        &self,
+        ty: &postgres_types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        // jsonb's binary form is a version byte (1) and the text; json's is the text
+        if *ty == postgres_types::Type::JSONB {
+            out.extend_from_slice(&[1]);
+        }
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(postgres_types::IsNull::No)
+    }
+
+    postgres_types::accepts!(JSON, JSONB);
+    postgres_types::to_sql_checked!();
 }

@@ -1,15 +1,12 @@
-//! From one JSON item to a [`LogRecord`], or to every reason it is not one. Field names and
-//! aliases follow DESIGN §4; limits are set by the collector's flags.
+//! From one item of any source ([`Item`]) to a [`LogRecord`], or to every reason it is not one.
+//! Field names and aliases follow DESIGN §4; limits are set by the collector's flags.
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use super::error::ItemError;
-use super::record::{Level, LogRecord};
+use super::item::{Item, LEVEL_KEYS, MESSAGE_KEYS, TS_KEYS};
+use super::record::{Attrs, Level, LogRecord};
 use super::sources::json::kind;
-
-const MESSAGE_KEYS: &[&str] = &["message", "msg", "log"];
-const TS_KEYS: &[&str] = &["ts", "timestamp", "@timestamp", "time", "date"];
-const LEVEL_KEYS: &[&str] = &["level", "severity"];
 
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -41,21 +38,21 @@ pub struct TsRange {
 
 pub fn validate_item(
     index: usize,
-    item: Value,
+    item: Item,
     limits: &Limits,
     range: TsRange,
     now: DateTime<Utc>,
 ) -> Result<LogRecord, Vec<ItemError>> {
-    let mut obj = match item {
-        Value::Object(m) => m,
-        other => {
-            return Err(vec![ItemError::new(index, None, format!("expected a log object, got {}", kind(&other)))]);
+    let f = match item {
+        Item::Log(f) => f,
+        Item::NotAnObject(kind) => {
+            return Err(vec![ItemError::new(index, None, format!("expected a log object, got {kind}"))]);
         }
     };
     let mut errs = Vec::new();
     let mut err = |field: &str, msg: String| errs.push(ItemError::new(index, Some(field.to_string()), msg));
 
-    let service = match obj.remove("service") {
+    let service = match f.service {
         None | Some(Value::Null) => {
             err("service", "is required".into());
             None
@@ -77,7 +74,7 @@ pub fn validate_item(
         }
     };
 
-    let level = match take_alias(&mut obj, LEVEL_KEYS) {
+    let level = match alias(f.level, LEVEL_KEYS) {
         (k, None | Some(Value::Null)) => {
             err(k, "is required".into());
             None
@@ -102,7 +99,7 @@ pub fn validate_item(
         }
     };
 
-    let message = match take_alias(&mut obj, MESSAGE_KEYS) {
+    let message = match alias(f.message, MESSAGE_KEYS) {
         (_, None | Some(Value::Null)) => None,
         (k, Some(Value::String(s))) => match check_text(&s, limits.max_message_len) {
             Ok(()) => Some(s),
@@ -117,7 +114,7 @@ pub fn validate_item(
         }
     };
 
-    let ts = match take_alias(&mut obj, TS_KEYS) {
+    let ts = match alias(f.ts, TS_KEYS) {
         (_, None | Some(Value::Null)) => Some(now),
         (_, Some(Value::String(s))) if s.is_empty() => Some(now),
         (k, Some(v)) => match parse_ts(&v) {
@@ -137,7 +134,7 @@ pub fn validate_item(
         },
     };
 
-    let status_code = match obj.remove("status_code") {
+    let status_code = match f.status_code {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_i64() {
             Some(c) if (100..=599).contains(&c) => Some(c as i32),
@@ -156,7 +153,7 @@ pub fn validate_item(
         }
     };
 
-    let latency_ms = match obj.remove("latency_ms") {
+    let latency_ms = match f.latency_ms {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_f64() {
             Some(x) if x.is_finite() && x >= 0.0 && x <= limits.max_latency_ms => Some(x),
@@ -176,7 +173,7 @@ pub fn validate_item(
     };
 
     // Everything else is kept as attrs. An explicit "attrs" object is merged in, not nested.
-    let mut attrs = match obj.remove("attrs") {
+    let mut attrs = match f.attrs {
         Some(Value::Object(m)) => m,
         Some(Value::Null) | None => Map::new(),
         Some(other) => {
@@ -185,15 +182,23 @@ pub fn validate_item(
             m
         }
     };
-    attrs.extend(obj);
+    if attrs.is_empty() {
+        attrs = f.extra;
+    } else {
+        attrs.extend(f.extra);
+    }
     let attrs = if attrs.is_empty() {
         None
     } else {
-        let v = Value::Object(attrs);
-        if let Err(m) = check_json(&v, "attrs") {
+        // Serialized once: the text is what the size limit counts and what COPY sends.
+        let attrs = Attrs::new(&attrs);
+        // serde_json writes NUL only as \u0000: without that text there is none to look for
+        if attrs.as_str().contains("\\u0000")
+            && let Err(m) = check_json(&attrs.to_value(), "attrs")
+        {
             errs.push(ItemError::new(index, Some(m.0), m.1));
         }
-        let size = json_size(&v);
+        let size = attrs.as_str().len();
         if size > limits.max_attrs_bytes {
             errs.push(ItemError::new(
                 index,
@@ -201,7 +206,7 @@ pub fn validate_item(
                 format!("extra fields take {size} bytes, more than the limit of {}", limits.max_attrs_bytes),
             ));
         }
-        Some(v)
+        Some(attrs)
     };
 
     if !errs.is_empty() {
@@ -219,30 +224,12 @@ pub fn validate_item(
     })
 }
 
-/// Bytes `v` takes as JSON text, counted without building the text.
-fn json_size(v: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+/// The alias a value came under (the field its errors name), or the first one when absent.
+fn alias(slot: Option<(&'static str, Value)>, keys: &'static [&'static str]) -> (&'static str, Option<Value>) {
+    match slot {
+        Some((k, v)) => (k, Some(v)),
+        None => (keys[0], None),
     }
-    let mut n = Count(0);
-    serde_json::to_writer(&mut n, v).map(|()| n.0).unwrap_or(usize::MAX)
-}
-
-/// The first alias present, and its value; the other aliases stay in the object (-> attrs).
-fn take_alias(obj: &mut Map<String, Value>, keys: &'static [&'static str]) -> (&'static str, Option<Value>) {
-    for k in keys {
-        if let Some(v) = obj.remove(*k) {
-            return (k, Some(v));
-        }
-    }
-    (keys[0], None)
 }
 
 /// PostgreSQL text cannot hold NUL, and a row must stay small.
@@ -323,7 +310,7 @@ fn truncate(s: &str) -> String {
 /// what `Pipeline::store_all` does).
 #[cfg(test)]
 fn validate_batch(
-    items: Vec<Value>,
+    items: Vec<Item>,
     limits: &Limits,
     range: TsRange,
     now: DateTime<Utc>,
@@ -350,11 +337,25 @@ mod tests {
     }
 
     fn one(v: Value) -> Result<LogRecord, Vec<ItemError>> {
-        validate_item(0, v, &Limits::default(), range(), Utc::now())
+        validate_item(0, Item::from_value(v), &Limits::default(), range(), Utc::now())
     }
 
     fn fields(v: Value) -> Vec<String> {
         one(v).unwrap_err().into_iter().map(|e| e.field.unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_the_extra_fields_is_named_by_its_path_and_an_escaped_one_as_text_is_not_a_nul() {
+        let base = json!({"service": "a", "level": "INFO"});
+        let with = |extra: Value| {
+            let mut v = base.clone();
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            v
+        };
+        assert_eq!(fields(with(json!({"req": {"path": ["ok", "x\u{0}y"]}}))), ["attrs.req.path[1]"]);
+        assert_eq!(fields(with(json!({"attrs": {"k\u{0}": 1}}))), ["attrs.k\u{0}"]);
+        let r = one(with(json!({"note": "\\u0000 is how JSON writes a NUL"}))).unwrap();
+        assert_eq!(r.attrs.unwrap().to_value()["note"], "\\u0000 is how JSON writes a NUL");
     }
 
     #[test]
@@ -376,7 +377,10 @@ mod tests {
         assert_eq!(r.level, Level::Warn);
         assert_eq!(r.message.as_deref(), Some("m"));
         assert_eq!(r.ts.to_rfc3339(), "2026-11-24T01:02:03+00:00");
-        assert_eq!(r.attrs, Some(json!({"host": "h1", "log": "second message alias goes to attrs"})));
+        assert_eq!(
+            r.attrs.map(|a| a.to_value()),
+            Some(json!({"host": "h1", "log": "second message alias goes to attrs"}))
+        );
     }
 
     #[test]
@@ -409,13 +413,15 @@ mod tests {
     #[test]
     fn missing_or_empty_ts_means_now() {
         let now = Utc::now();
-        let r = validate_item(0, json!({"service": "a", "level": "INFO", "ts": ""}), &Limits::default(), range(), now);
+        let item = Item::from_value(json!({"service": "a", "level": "INFO", "ts": ""}));
+        let r = validate_item(0, item, &Limits::default(), range(), now);
         assert_eq!(r.unwrap().ts, now);
     }
 
     #[test]
     fn a_batch_with_one_bad_item_yields_only_that_items_errors() {
         let items = vec![json!({"service": "a", "level": "INFO"}), json!(42), json!({"service": "b", "level": "INFO"})];
+        let items = items.into_iter().map(Item::from_value).collect();
         let errs = validate_batch(items, &Limits::default(), range(), Utc::now()).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].index, Some(1));
@@ -496,7 +502,7 @@ mod fuzz {
         fn arbitrary_json_items_are_accepted_only_when_valid(v in prop::collection::vec(json_value(), 0..6)) {
             let r = range();
             let n = v.len();
-            match validate_batch(v, &Limits::default(), r, Utc::now()) {
+            match validate_batch(v.into_iter().map(Item::from_value).collect(), &Limits::default(), r, Utc::now()) {
                 Ok(records) => { prop_assert_eq!(records.len(), n); check(&records, r); }
                 Err(errs) => prop_assert!(errs.iter().all(|e| e.index.is_some_and(|i| i < n) && !e.error.is_empty())),
             }

@@ -292,7 +292,10 @@ async fn an_incidents_lines_are_what_its_rule_counts_from_the_start_of_its_breac
 
     // NO_DATA: the last lines before the silence (which began at the breach's start)
     let silent = incident(&db, "NO_DATA", "NO_DATA", 0.5).await;
-    let (_, v, _) = get(&app, &format!("/incidents/{silent}/logs?limit=5")).await;
+    let (_, v, h) = get(&app, &format!("/incidents/{silent}/logs?limit=5")).await;
+    // the next page spans the incident's window too: its link pins no since/until of its own
+    let next = next_link(&h).expect("a next page");
+    assert!(next.starts_with(&format!("/incidents/{silent}/logs?")) && !next.contains("since="), "{next}");
     let start: chrono::DateTime<chrono::Utc> = db
         .client()
         .await

@@ -13,6 +13,7 @@
 //! | the index (`_index` of the action, else the one in the path) as `_index`, and every other field | `attrs` |
 use serde_json::{Map, Value};
 
+use crate::ingest::item::{Fields, Item};
 use crate::ingest::record::Level;
 
 /// The four bulk actions; logmon stores documents, so only `index` and `create` take effect.
@@ -43,7 +44,7 @@ pub struct Op {
     /// The `_id` the sender gave, if any.
     pub id: Option<String>,
     /// The document as a `/logs` item, or why it is not one (an ES error type and reason).
-    pub doc: Result<Value, DocError>,
+    pub doc: Result<Item, DocError>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,10 +165,10 @@ const MESSAGE: &[&str] = &["message", "msg", "log"];
 const STATUS: &[&str] = &["http.response.status_code", "status_code"];
 const LATENCY_MS: &[&str] = &["latency_ms", "duration_ms"];
 
-fn item(mut doc: Map<String, Value>, index: &str) -> Value {
-    let mut obj = Map::new();
+fn item(mut doc: Map<String, Value>, index: &str) -> Item {
+    let mut f = Fields::default();
     let service = take_string(&mut doc, SERVICE).unwrap_or_else(|| index.to_string());
-    obj.insert("service".into(), Value::String(service));
+    f.service = Some(Value::String(service));
     let level = match take_string(&mut doc, LEVEL) {
         None => Level::Info,
         Some(l) => Level::parse(&l).unwrap_or_else(|| {
@@ -176,28 +177,22 @@ fn item(mut doc: Map<String, Value>, index: &str) -> Value {
             Level::Info
         }),
     };
-    obj.insert("level".into(), Value::String(level.as_str().into()));
-    if let Some(ts) = TS.iter().find_map(|k| take(&mut doc, k)) {
-        obj.insert("ts".into(), ts);
-    }
-    if let Some(m) = take_string(&mut doc, MESSAGE) {
-        obj.insert("message".into(), Value::String(m));
-    }
-    if let Some(s) = STATUS.iter().find_map(|k| take(&mut doc, k)) {
-        obj.insert("status_code".into(), numeric(s));
-    }
+    f.level = Some(("level", Value::String(level.as_str().into())));
+    f.ts = TS.iter().find_map(|k| take(&mut doc, k)).map(|ts| ("ts", ts));
+    f.message = take_string(&mut doc, MESSAGE).map(|m| ("message", Value::String(m)));
+    f.status_code = STATUS.iter().find_map(|k| take(&mut doc, k)).map(numeric);
     if let Some(ns) = take(&mut doc, "event.duration") {
         let ms = match numeric(ns) {
             Value::Number(n) => n.as_f64().and_then(|x| serde_json::Number::from_f64(x / 1e6)).map(Value::Number),
             other => Some(other),
         };
-        obj.insert("latency_ms".into(), ms.unwrap_or(Value::Null));
+        f.latency_ms = Some(ms.unwrap_or(Value::Null));
     } else if let Some(ms) = LATENCY_MS.iter().find_map(|k| take(&mut doc, k)) {
-        obj.insert("latency_ms".into(), numeric(ms));
+        f.latency_ms = Some(numeric(ms));
     }
     doc.insert("_index".into(), Value::String(index.to_string()));
-    obj.insert("attrs".into(), Value::Object(doc));
-    Value::Object(obj)
+    f.attrs = Some(Value::Object(doc));
+    Item::Log(f)
 }
 
 /// A field by its ECS name, written either dotted (`"log.level": ...`) or nested (`"log":
@@ -274,16 +269,16 @@ mod tests {
             (Action::Index, "logs-checkout", Some("a1"))
         );
         assert_eq!(
-            ops[0].doc.as_ref().unwrap(),
-            &json!({"service": "checkout", "level": "ERROR", "ts": "2026-11-24T10:00:00.000Z",
+            ops[0].doc.as_ref().unwrap().to_value(),
+            json!({"service": "checkout", "level": "ERROR", "ts": "2026-11-24T10:00:00.000Z",
                     "message": "payment failed", "status_code": 503, "latency_ms": 12.5,
                     "attrs": {"log": {"logger": "pay"}, "service": {"version": "1.2"}, "user": "u1",
                               "_index": "logs-checkout"}})
         );
         assert_eq!(ops[1].index, "default-index", "the index of the path when the action names none");
         assert_eq!(
-            ops[1].doc.as_ref().unwrap(),
-            &json!({"service": "search", "level": "WARN", "message": "slow", "status_code": 404,
+            ops[1].doc.as_ref().unwrap().to_value(),
+            json!({"service": "search", "level": "WARN", "message": "slow", "status_code": 404,
                     "attrs": {"_index": "default-index"}})
         );
     }
@@ -292,7 +287,7 @@ mod tests {
     fn without_a_service_field_the_index_is_the_service_and_the_level_is_info() {
         let ops =
             parse(&ndjson(&[json!({"index": {}}), json!({"message": "m", "level": "chatty"})]), Some("nginx")).unwrap();
-        let doc = ops[0].doc.as_ref().unwrap();
+        let doc = ops[0].doc.as_ref().unwrap().to_value();
         assert_eq!((doc["service"].as_str(), doc["level"].as_str()), (Some("nginx"), Some("INFO")));
         assert_eq!(doc["attrs"]["log.level"], "chatty", "an unknown level is kept");
     }

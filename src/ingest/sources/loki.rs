@@ -15,6 +15,7 @@
 //! `status_code` / `latency_ms` wins over a label of that name.
 use serde_json::{Map, Value};
 
+use crate::ingest::item::{Fields, Item};
 use crate::ingest::record::Level;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,10 +311,10 @@ pub fn parse_selector(s: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 /// One line as a `/logs` item, with where it came from.
-pub struct Item {
+pub struct Line {
     pub stream: usize,
     pub entry: usize,
-    pub value: Value,
+    pub item: Item,
 }
 
 const SERVICE_KEYS: &[&str] = &["service_name", "service", "app", "job", "container"];
@@ -321,7 +322,7 @@ const LEVEL_KEYS: &[&str] = &["level", "detected_level", "severity"];
 
 /// Every entry of the streams whose labels could be read, and, for the others, why not
 /// (stream index, reason).
-pub fn items(streams: &[Stream]) -> (Vec<Item>, Vec<(usize, String)>) {
+pub fn items(streams: &[Stream]) -> (Vec<Line>, Vec<(usize, String)>) {
     let mut out = Vec::with_capacity(streams.iter().map(|s| s.entries.len()).sum());
     let mut bad = Vec::new();
     for (si, s) in streams.iter().enumerate() {
@@ -334,7 +335,7 @@ pub fn items(streams: &[Stream]) -> (Vec<Item>, Vec<(usize, String)>) {
         };
         let base = Base::of(labels);
         for (ei, e) in s.entries.iter().enumerate() {
-            out.push(Item { stream: si, entry: ei, value: item(&base, e) });
+            out.push(Line { stream: si, entry: ei, item: Item::Log(item(&base, e)) });
         }
     }
     (out, bad)
@@ -389,7 +390,7 @@ fn take_numbers(m: &mut Map<String, Value>) -> Vec<(&'static str, Value)> {
 
 /// Labels decide service and level first, structured metadata after; metadata wins for
 /// status_code / latency_ms and for attrs of the same name.
-fn item(base: &Base, e: &Entry) -> Value {
+fn item(base: &Base, e: &Entry) -> Fields {
     let mut attrs = base.attrs.clone();
     let mut service = base.service.clone();
     let mut level = base.level;
@@ -409,22 +410,23 @@ fn item(base: &Base, e: &Entry) -> Value {
         }
         attrs.extend(meta);
     }
-    let mut obj = Map::new();
-    obj.insert("service".into(), service.unwrap_or_else(|| Value::String("unknown_service".into())));
     let level = level.or_else(|| level_in_line(&e.line)).unwrap_or(Level::Info);
-    obj.insert("level".into(), Value::String(level.as_str().into()));
-    if e.nanos != 0 {
-        obj.insert("ts".into(), timestamp(e.nanos));
-    }
-    // Shippers leave the line's newline on (the Docker driver) or pad it (winston-loki).
-    obj.insert("message".into(), Value::String(e.line.trim_end().to_string()));
+    let mut f = Fields {
+        service: Some(service.unwrap_or_else(|| Value::String("unknown_service".into()))),
+        level: Some(("level", Value::String(level.as_str().into()))),
+        ts: (e.nanos != 0).then(|| ("ts", timestamp(e.nanos))),
+        // Shippers leave the line's newline on (the Docker driver) or pad it (winston-loki).
+        message: Some(("message", Value::String(e.line.trim_end().to_string()))),
+        attrs: (!attrs.is_empty()).then_some(Value::Object(attrs)),
+        ..Fields::default()
+    };
     for (k, n) in numbers {
-        obj.insert(k.into(), n);
+        match k {
+            "status_code" => f.status_code = Some(n),
+            _ => f.latency_ms = Some(n),
+        }
     }
-    if !attrs.is_empty() {
-        obj.insert("attrs".into(), Value::Object(attrs));
-    }
-    Value::Object(obj)
+    f
 }
 
 fn number(s: &str) -> Option<Value> {
@@ -500,7 +502,7 @@ mod tests {
         let (items, bad) = items(&streams);
         assert!(bad.is_empty());
         assert_eq!(
-            items[0].value,
+            items[0].item.to_value(),
             json!({"service": "checkout", "level": "ERROR", "ts": "2023-11-14T22:13:20.000000005Z",
                    "message": "payment failed", "status_code": 503,
                    "attrs": {"env": "prod", "note": "a \"quoted\" \\ value", "trace_id": "abc"}})
@@ -514,17 +516,17 @@ mod tests {
                        ["1700000000000000001", "{\"level\": \"debug\", \"msg\": \"x\"}"]]}]});
         let streams = decode(Encoding::Json, v1.to_string().as_bytes(), 1 << 20).unwrap();
         let (got, _) = items(&streams);
-        assert_eq!(got[0].value["service"], "api");
-        assert_eq!(got[0].value["level"], "WARN", "logfmt level= in the line");
-        assert_eq!(got[0].value["attrs"], json!({"host": "h1", "user": "u1"}));
-        assert_eq!(got[1].value["level"], "DEBUG", "JSON level in the line");
+        assert_eq!(got[0].item.to_value()["service"], "api");
+        assert_eq!(got[0].item.to_value()["level"], "WARN", "logfmt level= in the line");
+        assert_eq!(got[0].item.to_value()["attrs"], json!({"host": "h1", "user": "u1"}));
+        assert_eq!(got[1].item.to_value()["level"], "DEBUG", "JSON level in the line");
 
         let legacy = json!({"streams": [{"labels": "{severity=\"critical\", logger=\"x\"}",
             "entries": [{"ts": "2023-11-14T22:13:20.5Z", "line": "boom"}]}]});
         let streams = decode(Encoding::Json, legacy.to_string().as_bytes(), 1 << 20).unwrap();
         let (got, _) = items(&streams);
         assert_eq!(
-            got[0].value,
+            got[0].item.to_value(),
             json!({"service": "unknown_service", "level": "FATAL", "ts": "2023-11-14T22:13:20.500000000Z",
                    "message": "boom", "attrs": {"logger": "x"}})
         );
@@ -541,8 +543,8 @@ mod tests {
                 entries: vec![Entry { nanos: 0, line: "x".into(), metadata: vec![] }],
             };
             let (items, _) = items(&[s]);
-            assert_eq!(items[0].value["service"], labels[n - 1].1);
-            assert_eq!(items[0].value.get("ts"), None, "no timestamp: arrival time");
+            assert_eq!(items[0].item.to_value()["service"], labels[n - 1].1);
+            assert_eq!(items[0].item.to_value().get("ts"), None, "no timestamp: arrival time");
         }
     }
 
@@ -563,12 +565,12 @@ mod tests {
         };
         let (got, _) = items(&[s]);
         assert_eq!(
-            got[0].value,
+            got[0].item.to_value(),
             json!({"service": "from-label", "level": "WARN", "message": "x", "latency_ms": 7.5,
                    "attrs": {"service_name": "from-meta"}})
         );
         assert_eq!(
-            got[1].value,
+            got[1].item.to_value(),
             json!({"service": "from-label", "level": "ERROR", "message": "level=error y", "latency_ms": 5})
         );
     }

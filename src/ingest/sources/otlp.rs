@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpRecord;
 use prost::Message;
 use serde_json::{Map, Value, json};
 
+use crate::ingest::item::{Fields, Item};
 use crate::ingest::record::Level;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,17 +137,17 @@ fn lower_camel(snake: &str) -> String {
 }
 
 /// One log record as a `/logs` item, with where it came from in the request.
-pub struct Item {
+pub struct Record {
     /// e.g. `resourceLogs[0].scopeLogs[1].logRecords[7]`
     pub path: String,
-    pub value: Value,
+    pub item: Item,
 }
 
 pub fn record_count(req: &ExportLogsServiceRequest) -> usize {
     req.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum()
 }
 
-pub fn items(req: ExportLogsServiceRequest) -> Vec<Item> {
+pub fn items(req: ExportLogsServiceRequest) -> Vec<Record> {
     let mut out = Vec::with_capacity(record_count(&req));
     for (ri, rl) in req.resource_logs.into_iter().enumerate() {
         let mut resource = rl.resource.map(|r| attributes(r.attributes)).unwrap_or_default();
@@ -157,8 +158,8 @@ pub fn items(req: ExportLogsServiceRequest) -> Vec<Item> {
         for (si, sl) in rl.scope_logs.into_iter().enumerate() {
             let scope = sl.scope.map(|s| s.name).filter(|n| !n.is_empty());
             for (li, rec) in sl.log_records.into_iter().enumerate() {
-                let value = item(&service, &resource, scope.as_deref(), rec);
-                out.push(Item { path: format!("resourceLogs[{ri}].scopeLogs[{si}].logRecords[{li}]"), value });
+                let item = Item::Log(item(&service, &resource, scope.as_deref(), rec));
+                out.push(Record { path: format!("resourceLogs[{ri}].scopeLogs[{si}].logRecords[{li}]"), item });
             }
         }
     }
@@ -185,15 +186,14 @@ const STATUS_KEYS: &[&str] = &["http.response.status_code", "http.status_code"];
 const LATENCY_MS_KEYS: &[&str] = &["latency_ms", "duration_ms"];
 const LATENCY_S_KEYS: &[&str] = &["http.server.request.duration"];
 
-fn item(service: &str, resource: &Map<String, Value>, scope: Option<&str>, rec: OtlpRecord) -> Value {
+fn item(service: &str, resource: &Map<String, Value>, scope: Option<&str>, rec: OtlpRecord) -> Fields {
     let mut attrs = resource.clone();
     if let Some(s) = scope {
         attrs.insert("otel.scope.name".into(), Value::String(s.to_string()));
     }
     attrs.extend(attributes(rec.attributes));
 
-    let mut obj = Map::new();
-    obj.insert("service".into(), Value::String(service.to_string()));
+    let mut f = Fields { service: Some(Value::String(service.to_string())), ..Fields::default() };
     let body = rec.body.and_then(|b| b.value).map(any_to_json);
     let level = if rec.severity_number == 0 && rec.severity_text.is_empty() {
         // No OTLP severity: shippers that forward plain records (Fluent Bit, Vector) often carry
@@ -205,31 +205,25 @@ fn item(service: &str, resource: &Map<String, Value>, scope: Option<&str>, rec: 
             Level::Info
         })
     };
-    obj.insert("level".into(), Value::String(level.as_str().into()));
+    f.level = Some(("level", Value::String(level.as_str().into())));
     let nanos = if rec.time_unix_nano != 0 { rec.time_unix_nano } else { rec.observed_time_unix_nano };
     if nanos != 0 {
-        obj.insert("ts".into(), timestamp(nanos));
+        f.ts = Some(("ts", timestamp(nanos)));
     }
-    match body {
-        None => {}
-        Some(Value::String(s)) => {
-            obj.insert("message".into(), Value::String(s));
-        }
-        Some(other) => {
-            obj.insert("message".into(), Value::String(other.to_string()));
-        }
-    }
-    if let Some(v) = take_first(&mut attrs, STATUS_KEYS) {
-        obj.insert("status_code".into(), numeric(v));
-    }
+    f.message = match body {
+        None => None,
+        Some(Value::String(s)) => Some(("message", Value::String(s))),
+        Some(other) => Some(("message", Value::String(other.to_string()))),
+    };
+    f.status_code = take_first(&mut attrs, STATUS_KEYS).map(numeric);
     if let Some(v) = take_first(&mut attrs, LATENCY_MS_KEYS) {
-        obj.insert("latency_ms".into(), numeric(v));
+        f.latency_ms = Some(numeric(v));
     } else if let Some(v) = take_first(&mut attrs, LATENCY_S_KEYS) {
         let ms = match numeric(v) {
             Value::Number(n) => n.as_f64().and_then(|s| serde_json::Number::from_f64(s * 1000.0)).map(Value::Number),
             other => Some(other),
         };
-        obj.insert("latency_ms".into(), ms.unwrap_or(Value::Null));
+        f.latency_ms = Some(ms.unwrap_or(Value::Null));
     }
     if !rec.trace_id.is_empty() && rec.trace_id.iter().any(|b| *b != 0) {
         attrs.insert("trace_id".into(), Value::String(hex(&rec.trace_id)));
@@ -242,9 +236,9 @@ fn item(service: &str, resource: &Map<String, Value>, scope: Option<&str>, rec: 
     }
     // Under "attrs", so an attribute called e.g. "message" stays an attribute.
     if !attrs.is_empty() {
-        obj.insert("attrs".into(), Value::Object(attrs));
+        f.attrs = Some(Value::Object(attrs));
     }
-    Value::Object(obj)
+    f
 }
 
 /// OTel's severity ranges (1-4 TRACE .. 21-24 FATAL); SeverityNumber 0 means "use the text".
@@ -363,7 +357,7 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].path, "resourceLogs[0].scopeLogs[0].logRecords[0]");
         assert_eq!(
-            items[0].value,
+            items[0].item.to_value(),
             json!({"service": "checkout", "level": "ERROR", "ts": "2023-11-14T22:13:20.123456789Z",
                    "message": "payment failed", "status_code": 503, "latency_ms": 812.5,
                    "attrs": {"host.name": "web-1", "otel.scope.name": "app.http", "retry": true,
@@ -390,12 +384,12 @@ mod tests {
                 {"key": "k", "value": {"intValue": 3}}]}}},
             {"severityText": "chatty"}]}]}]}));
         let items = items(req);
-        assert_eq!(items[0].value["service"], "unknown_service");
-        assert_eq!(items[0].value["ts"], "2023-11-14T22:13:20.000000000Z");
-        assert_eq!(items[0].value["message"], r#"{"k":3}"#);
-        assert_eq!(items[1].value.get("ts"), None, "no timestamp at all: validation uses the arrival time");
-        assert_eq!(items[1].value["level"], "INFO");
-        assert_eq!(items[1].value["attrs"]["otel.severity_text"], "chatty");
+        assert_eq!(items[0].item.to_value()["service"], "unknown_service");
+        assert_eq!(items[0].item.to_value()["ts"], "2023-11-14T22:13:20.000000000Z");
+        assert_eq!(items[0].item.to_value()["message"], r#"{"k":3}"#);
+        assert_eq!(items[1].item.to_value().get("ts"), None, "no timestamp at all: validation uses the arrival time");
+        assert_eq!(items[1].item.to_value()["level"], "INFO");
+        assert_eq!(items[1].item.to_value()["attrs"]["otel.severity_text"], "chatty");
     }
 
     #[test]
@@ -406,11 +400,11 @@ mod tests {
                                                  {"key": "msg", "value": {"stringValue": "disk"}}]}}},
             {"severityNumber": 9, "attributes": [{"key": "level", "value": {"stringValue": "error"}}]}]}]}]}));
         let items = items(req);
-        assert_eq!(items[0].value["level"], "ERROR");
-        assert_eq!(items[0].value.get("attrs"), None, "the attribute became the level");
-        assert_eq!(items[1].value["level"], "WARN");
-        assert_eq!(items[2].value["level"], "INFO", "an OTLP severity wins");
-        assert_eq!(items[2].value["attrs"]["level"], "error");
+        assert_eq!(items[0].item.to_value()["level"], "ERROR");
+        assert_eq!(items[0].item.to_value().get("attrs"), None, "the attribute became the level");
+        assert_eq!(items[1].item.to_value()["level"], "WARN");
+        assert_eq!(items[2].item.to_value()["level"], "INFO", "an OTLP severity wins");
+        assert_eq!(items[2].item.to_value()["attrs"]["level"], "error");
     }
 
     #[test]
@@ -418,7 +412,7 @@ mod tests {
         let req = json_request(json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [{"attributes": [
             {"key": "http.server.request.duration", "value": {"doubleValue": 0.25}},
             {"key": "http.status_code", "value": {"stringValue": "404"}}]}]}]}]}));
-        let v = &items(req)[0].value;
+        let v = &items(req)[0].item.to_value();
         assert_eq!((v["latency_ms"].as_f64(), v["status_code"].as_i64()), (Some(250.0), Some(404)));
     }
 

@@ -12,6 +12,7 @@
 use chrono::{DateTime, Datelike, Local, NaiveDate, TimeZone, Utc};
 use serde_json::{Map, Value};
 
+use crate::ingest::item::{Fields, Item};
 use crate::ingest::record::Level;
 
 const FACILITIES: [&str; 24] = [
@@ -53,7 +54,7 @@ pub fn level(severity: u8) -> Level {
 
 /// One message as a `/logs` item; `peer` (the sender's address) stands in for a missing
 /// hostname. `Err` says why the frame is not syslog (the listener counts and samples it).
-pub fn parse(frame: &[u8], peer: &str, now: DateTime<Utc>) -> Result<Value, String> {
+pub fn parse(frame: &[u8], peer: &str, now: DateTime<Utc>) -> Result<Item, String> {
     let end = frame.iter().rposition(|b| !matches!(b, b'\n' | b'\r' | b'\0')).map_or(0, |i| i + 1);
     let text = String::from_utf8_lossy(&frame[..end]);
     let text = text.as_ref();
@@ -86,17 +87,16 @@ pub fn parse(frame: &[u8], peer: &str, now: DateTime<Utc>) -> Result<Value, Stri
     if let Some(sd) = msg.structured_data {
         attrs.insert("structured_data".into(), Value::Object(sd));
     }
-    let mut obj = Map::new();
-    obj.insert("service".into(), Value::String(service));
-    obj.insert("level".into(), Value::String(level(severity).as_str().into()));
-    if let Some(ts) = msg.ts {
-        obj.insert("ts".into(), Value::String(ts.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
-    }
-    // Senders differ in the spaces they put before the message (rsyslog keeps the one after the
-    // tag in its msg property); none of them is content.
-    obj.insert("message".into(), Value::String(msg.message.trim_start_matches(' ').to_string()));
-    obj.insert("attrs".into(), Value::Object(attrs));
-    Ok(Value::Object(obj))
+    Ok(Item::Log(Fields {
+        service: Some(Value::String(service)),
+        level: Some(("level", Value::String(level(severity).as_str().into()))),
+        ts: msg.ts.map(|ts| ("ts", Value::String(ts.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)))),
+        // Senders differ in the spaces they put before the message (rsyslog keeps the one after
+        // the tag in its msg property); none of them is content.
+        message: Some(("message", Value::String(msg.message.trim_start_matches(' ').to_string()))),
+        attrs: Some(Value::Object(attrs)),
+        ..Fields::default()
+    }))
 }
 
 struct Message<'a> {
@@ -288,7 +288,7 @@ mod tests {
     }
 
     fn p(s: &str) -> Value {
-        parse(s.as_bytes(), "10.0.0.9", now()).unwrap()
+        parse(s.as_bytes(), "10.0.0.9", now()).unwrap().to_value()
     }
 
     #[test]
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn a_december_line_read_in_january_is_last_year() {
         let jan = DateTime::parse_from_rfc3339("2027-01-01T00:00:30Z").unwrap().with_timezone(&Utc);
-        let v = parse(b"<14>Dec 31 23:59:50 h app: x", "p", jan).unwrap();
+        let v = parse(b"<14>Dec 31 23:59:50 h app: x", "p", jan).unwrap().to_value();
         assert!(
             v["ts"].as_str().unwrap().starts_with("2026-12-31") || v["ts"].as_str().unwrap().starts_with("2027-01-01"),
             "{v}"
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn python_sysloghandler_sends_pri_tag_message_and_a_nul() {
-        let v = parse(b"<11>billing: invoice 7 failed\0", "127.0.0.1", now()).unwrap();
+        let v = parse(b"<11>billing: invoice 7 failed\0", "127.0.0.1", now()).unwrap().to_value();
         assert_eq!(
             v,
             json!({"service": "billing", "level": "ERROR", "message": "invoice 7 failed",
