@@ -512,7 +512,7 @@ time_sql() {
 }
 
 bench_backtest() {
-  echo "== backtest: 10 services, the 4 default rules; $(nproc) cores, $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
+  echo "== backtest: 10 services, the default rules; $(nproc) cores, $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
   local week="SELECT count(*) FROM backtest_rules(now() - interval '7 days', step => '1 minute')"
   local hour="SELECT count(*) FROM backtest_rules(now() - interval '1 hour')"
   fresh_db

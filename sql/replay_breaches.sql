@@ -14,7 +14,8 @@
 --     Herk/Gil-Werman method: cut the series into blocks as long as the window; a window's maximum
 --     is the larger of a suffix maximum in one block and a prefix maximum in the next;
 --   * every enabled effective rule (per-service overrides applied) is judged at every step by
---     rule_verdict(), inlined: the function live detection (evaluate_rules()) uses.
+--     rule_verdict(), inlined: the function live detection (evaluate_rules()) uses; new_pattern
+--     rules by replay_new_patterns() (new_error_patterns()'s definition, new_pattern_verdict()).
 -- The windows are those evaluate_rules(at) reads at each step `at` (window_bounds()): at 1 s, whole
 -- seconds, and whole minutes where older than rollup_state.fine_since (a minute counts at its first
 -- second, so a window holds it when it holds its start); at 1 min, whole minutes (lookbacks rounded
@@ -45,7 +46,7 @@ WITH rs AS (
 ), specs AS (
     -- the distinct windows of the enabled rules: lookback and lookback + baseline, in buckets
     SELECT s.o_l, s.o_lb, bool_or(s.kind = 'latency_p95') AS lat
-    FROM rs s WHERE s.enabled GROUP BY s.o_l, s.o_lb
+    FROM rs s WHERE s.enabled AND s.kind <> 'new_pattern' GROUP BY s.o_l, s.o_lb
 ), bounds AS (
     SELECT replay_breaches.first_at - max(p.o_lb) * replay_breaches.res AS g0,
            max(p.o_lb) AS n_first,
@@ -222,6 +223,7 @@ WITH rs AS (
     SELECT e.*, o.is_open
     FROM effective e
     JOIN (VALUES (NULL::boolean, false), (false, true), (true, true)) o(is_open, no_data) ON o.no_data = (e.kind = 'no_data')
+    WHERE e.kind <> 'new_pattern'  -- judged by replay_new_patterns(), below
 ), breaches AS (
     SELECT e.svc AS service, e.incident_type, t.at, e.ord, e.id, e.name, e.severity, e.threshold, e.pending_for,
            e.resolve_after, e.is_open, v.observed
@@ -231,6 +233,13 @@ WITH rs AS (
                                     t.total, t.errors, t.latency_count, t.p95,
                                     t.base_total, t.base_errors, t.base_active, coalesce(e.is_open, false)) v
     WHERE v.breached
+    UNION ALL
+    -- new_pattern rules: their measure is a set of patterns, not a window's sums (as in
+    -- evaluate_rules()); open or not, the same verdict
+    SELECT n.service, n.incident_type, n.at, n.ord, n.rule_id, n.rule_name, n.severity, n.threshold, n.pending_for,
+           n.resolve_after, NULL::boolean, n.observed
+    FROM replay_new_patterns(replay_breaches.first_at, replay_breaches.last_at, replay_breaches.step,
+                             replay_breaches.rules) n
 ), leads AS (
     -- as in detect_incidents(): per step, the strongest breaching rule speaks (ties: the lower id),
     -- and the shortest pending_for among the breaching rules counts; once as if no incident of the
@@ -258,4 +267,4 @@ COMMENT ON FUNCTION replay_breaches(timestamptz, timestamptz, interval, interval
   'The breaching steps of a replay from first_at to last_at every step, read at resolution res (1 second or 1 minute) '
   'from the rollup with running sums: per service, incident type and step, the rule that speaks when no incident of '
   'that type is open and the one that speaks when one is (no_data stays breached while open). Verdicts are '
-  'rule_verdict()''s. Writes nothing; backtest_rules() runs the incident lifecycle over it.';
+  'rule_verdict()''s, and for new_pattern rules replay_new_patterns()''s. Writes nothing; backtest_rules() runs the incident lifecycle over it.';

@@ -12,7 +12,7 @@
 --                a backfill is not a service that went silent); an open incident stays open while
 --                the silence lasts
 --   new_pattern  is not here: its measure is a set of patterns, not a window's sums
---                (new_error_patterns() and new_pattern_verdict())
+--                (new_error_patterns() and new_pattern_verdict()); the replay's is replay_new_patterns()
 -- It is one SELECT in LANGUAGE sql (no plpgsql), so that the planner inlines it into the query
 -- that calls it: the replay evaluates it for every rule, service and step (hundreds of thousands
 -- of rows for a week), which as a function call each would cost seconds. The caller computes p95
