@@ -14,6 +14,8 @@
 #                                    search, patterns, ingest b/a, disk and bytes per row)
 #   scripts/bench.sh patterns [DIR]  template extraction: ns/line and grouping accuracy (corpus,
 #                                    LogHub 2k samples in DIR if given, generator), SQL twin us/row
+#   scripts/bench.sh backtest        backtest_rules(): a week of 10 services at 1-minute steps, the last
+#                                    hour at 1-second steps, at 1M and at 10M rows of history
 #   scripts/bench.sh ui [LOADS]      incident page at 10M rows of history: "content drawn" p50/p99 in
 #                                    Chromium (navigation timing), next to its JSON calls over curl
 #
@@ -478,6 +480,58 @@ bench_scale() {
   done
 }
 
+# Adds ROWS rows over the last SPAN for 10 services (svc-00 .. svc-09), 0.5% errors, latencies
+# 20-310 ms, with a burst of errors on svc-03 two days ago and slow responses on svc-07 a day ago
+# (so that the replay has incidents to find), through logs (the statement triggers write the
+# rollup), then compacted as the detector would.
+load_services_history() {
+  local rows=$1 span=$2
+  psql "$BENCH_URL" -qX -v ON_ERROR_STOP=1 <<SQL >/dev/null
+INSERT INTO logs (ts, service, level, status_code, latency_ms, message)
+SELECT ts, svc,
+       CASE WHEN g % 200 = 0 OR (svc = 'svc-03' AND ts BETWEEN now() - interval '2 days' AND now() - interval '2 days' + interval '3 minutes')
+            THEN 'ERROR' ELSE 'INFO' END,
+       200,
+       CASE WHEN svc = 'svc-07' AND ts BETWEEN now() - interval '1 day' AND now() - interval '1 day' + interval '10 minutes'
+            THEN 900 + (g % 97) * 3 ELSE 20 + (g % 97) * 3 END,
+       'request handled'
+FROM (SELECT g, now() - (g::float8 / $rows) * interval '$span' AS ts, 'svc-0' || (g % 10) AS svc
+      FROM generate_series(1, $rows) g) x;
+SELECT compact_rollup();
+VACUUM ANALYZE logs; VACUUM ANALYZE log_rollup; VACUUM ANALYZE log_rollup_minute;
+SQL
+}
+
+# Median and best of N runs of one SQL statement, in ms (psql's \timing: the server's work plus one
+# round trip).
+time_sql() {
+  local n=$1 sql=$2
+  for _ in $(seq "$n"); do
+    psql "$BENCH_URL" -qAtX -c '\timing on' -c "$sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+  done | sort -n | awk '{v[NR]=$1} END {printf "%.0f %.0f", v[int((NR+1)/2)], v[1]}'
+}
+
+bench_backtest() {
+  echo "== backtest: 10 services, the default rules; $(nproc) cores, $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
+  local week="SELECT count(*) FROM backtest_rules(now() - interval '7 days', step => '1 minute')"
+  local hour="SELECT count(*) FROM backtest_rules(now() - interval '1 hour')"
+  fresh_db
+  load_services_history 1000000 '7 days'
+  local results=()
+  for size in 1M 10M; do
+    if [ "$size" = 10M ]; then load_services_history 9000000 '7 days'; fi
+    psql "$BENCH_URL" -qAtX -c "$week" -c "$hour" >/dev/null   # warm the cache and the plans
+    local w h
+    w=$(time_sql 5 "$week"); h=$(time_sql 5 "$hour")
+    echo "rows: $(rows_in_db); incidents found in the week: $(psql "$BENCH_URL" -qAtX -c "$week"); in the hour: $(psql "$BENCH_URL" -qAtX -c "$hour")"
+    echo "($size) a week at 1-minute steps:  median ${w% *} ms  best ${w#* } ms   $week"
+    echo "($size) the last hour at 1 s steps: median ${h% *} ms  best ${h#* } ms   $hour"
+    results+=("${w% *}" "${h% *}")
+  done
+  echo "ratio 10M/1M (medians): week $(python3 -c "print(f'{${results[2]} / ${results[0]}:.2f}')")  hour $(python3 -c "print(f'{${results[3]} / ${results[1]}:.2f}')")"
+  echo "    (for scale: one evaluate_rules() per step, a week of minutes: $(time_sql 3 "SELECT count(*) FROM evaluate_rules()" | cut -d' ' -f1) ms x 10,080 steps)"
+}
+
 case "${1:-}" in
   ingest) shift; bench_ingest "$@" ;;
   stats) bench_stats ;;
@@ -485,6 +539,7 @@ case "${1:-}" in
   patterns) shift; bench_patterns "$@" ;;
   search) bench_search ;;
   scale) shift; bench_scale "$@" ;;
+  backtest) bench_backtest ;;
   ui) shift; bench_ui "$@" ;;
-  *) echo "usage: $0 ingest [ROWS] | stats | detect | search | scale [\"SIZES\"] | patterns [LOGHUB_DIR] | ui [LOADS]" >&2; exit 2 ;;
+  *) echo "usage: $0 ingest [ROWS] | stats | detect | search | scale [\"SIZES\"] | patterns [LOGHUB_DIR] | backtest | ui [LOADS]" >&2; exit 2 ;;
 esac

@@ -5,7 +5,8 @@
 --   breach continues       -> incident updated (last_seen_at, observed, peak, window; escalated
 --                             if a stronger rule of the same type breaches: event + outbox)
 --   condition clear        -> recovering (alert_state.clear_since)
---   clear for resolve_after -> resolved (event + outbox 'resolved')
+--   clear for resolve_after -> resolved (event + outbox 'resolved'), keeping the summary of the
+--                             breach's peak with the value it closed at beside it
 -- 'updated' rows are returned (and written to the timeline) at most once a minute per incident.
 -- Safe to call concurrently: callers queue on a transaction-scoped advisory lock, and the unique
 -- partial index incidents_one_unresolved is the final guarantee against duplicates.
@@ -40,8 +41,13 @@ BEGIN
             UNION SELECT a.service, a.incident_type FROM alert_state a
             UNION SELECT i.service, i.incident_type FROM incidents i WHERE i.status <> 'resolved'
         )
-        SELECT gr.service AS g_service, gr.incident_type AS g_type, l.*
+        SELECT gr.service AS g_service, gr.incident_type AS g_type, l.*, cl.observed AS closing
         FROM groups gr LEFT JOIN lead l ON l.service = gr.service AND l.incident_type = gr.incident_type
+        -- what the rule of an open incident reads now: the closing value, should it resolve
+        LEFT JOIN LATERAL (
+            SELECT e.observed FROM incidents i JOIN ev e ON e.rule_id = i.rule_id AND e.service = i.service
+            WHERE i.service = gr.service AND i.incident_type = gr.incident_type AND i.status <> 'resolved'
+        ) cl ON true
         ORDER BY gr.service, gr.incident_type
     LOOP
         SELECT * INTO st FROM alert_state a WHERE a.service = g.g_service AND a.incident_type = g.g_type;
@@ -59,7 +65,8 @@ BEGIN
                     VALUES (g.g_service, g.g_type, g.severity, g.summary, at, at, g.window_start, g.window_end,
                             least(g.window_start, pend - g.lookback),
                             g.observed, g.threshold, g.observed, g.rule_id,
-                            jsonb_build_object('rule', g.rule_name, 'kind', g.kind, 'events', g.events, 'pending_since', pend))
+                            jsonb_build_object('rule', g.rule_name, 'kind', g.kind, 'events', g.events, 'pending_since', pend,
+                                               'opened_by', g.rule_name, 'opened_by_rule_id', g.rule_id))
                     ON CONFLICT (service, incident_type) WHERE status <> 'resolved' DO NOTHING
                     RETURNING i.id INTO new_id;
                     IF new_id IS NOT NULL THEN
@@ -96,7 +103,9 @@ BEGIN
                     window_start = g.window_start,
                     window_end = g.window_end,
                     severity = CASE WHEN action = 'escalated' THEN g.severity ELSE i.severity END,
-                    summary = g.summary,
+                    -- the summary tells the worst of the breach (the peak), not its latest reading
+                    summary = CASE WHEN i.rule_id IS DISTINCT FROM g.rule_id OR g.observed > i.peak
+                                   THEN g.summary ELSE i.summary END,
                     rule_id = g.rule_id,
                     details = i.details || jsonb_build_object('rule', g.rule_name, 'kind', g.kind, 'events', g.events)
                 WHERE i.id = inc.id
@@ -117,7 +126,14 @@ BEGIN
                 SELECT r.resolve_after INTO hold FROM detection_rules r WHERE r.id = inc.rule_id;
                 hold := coalesce(hold, interval '0');
                 IF at - coalesce(st.clear_since, at) >= hold THEN
-                    UPDATE incidents i SET status = 'resolved', resolved_at = at, resolved_by = 'detector'
+                    -- it keeps the summary of its breach, with the value it closed at beside it
+                    UPDATE incidents i SET status = 'resolved', resolved_at = at, resolved_by = 'detector',
+                        observed = coalesce(g.closing, i.observed),
+                        summary = CASE WHEN g.closing IS NULL THEN i.summary
+                                       WHEN i.details ->> 'kind' = 'no_data'
+                                       THEN format('%s; resolved with %s logs in its window', i.summary, g.closing)
+                                       ELSE format('%s; resolved at %s (threshold %s)', i.summary, g.closing, i.threshold) END,
+                        details = i.details || jsonb_build_object('closing_observed', g.closing)
                     WHERE i.id = inc.id RETURNING * INTO inc;
                     PERFORM record_incident_change(inc, 'resolved', 'detector', at);
                     incident_id := inc.id; action := 'resolved';

@@ -43,6 +43,8 @@ AS $$
     ('silences', 'coordinator', 'a handful of rows, read when notifications are claimed'),
     ('silence_watch', 'coordinator', 'one row'),
     ('detection_rules', 'coordinator', 'a handful of rows, read by every detection tick on the coordinator'),
+    ('rule_changes', 'coordinator',
+     'the audit of detection_rules, written by its trigger in the transaction that changes a rule'),
     ('logmon_settings', 'coordinator', 'one row, read by functions that run on the coordinator'),
     ('rollup_state', 'reference',
      'one row, compaction''s watermark (which seconds the rollup still holds): read by every window query in the '

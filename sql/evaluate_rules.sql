@@ -16,7 +16,9 @@ WITH wins AS (
     SELECT DISTINCT r.lookback, r.baseline, r.kind IN ('error_rate', 'no_data') AS needs_base
     FROM detection_rules r WHERE r.enabled
 ), cur AS MATERIALIZED (
-    SELECT w.lookback, s.* FROM (SELECT DISTINCT lookback FROM wins) w, LATERAL window_stats(at - w.lookback, at) s
+    -- p95 here, once per window (rule_verdict() is inlined, and would compute it per use)
+    SELECT w.lookback, s.*, latency_quantile(s.hist, s.latency_max, 0.95) AS p95
+    FROM (SELECT DISTINCT lookback FROM wins) w, LATERAL window_stats(at - w.lookback, at) s
 ), base AS MATERIALIZED (
     SELECT w.lookback, w.baseline, s.*
     FROM (SELECT DISTINCT lookback, baseline FROM wins WHERE needs_base) w,
@@ -52,8 +54,7 @@ LEFT JOIN activity act ON act.lookback = e.lookback AND act.baseline = e.baselin
 CROSS JOIN LATERAL window_bounds(at - e.lookback, at) b
 CROSS JOIN LATERAL rule_verdict(
     e.kind, e.threshold, e.min_events, e.lookback, e.baseline,
-    coalesce(c.total, 0), coalesce(c.errors, 0), coalesce(c.latency_count, 0),
-    latency_quantile(c.hist, c.latency_max, 0.95),
+    coalesce(c.total, 0), coalesce(c.errors, 0), coalesce(c.latency_count, 0), c.p95,
     coalesce(bs.total, 0), coalesce(bs.errors, 0), coalesce(act.minutes, 0),
     EXISTS (SELECT 1 FROM incidents i WHERE i.service = e.svc AND i.incident_type = e.incident_type
                                         AND i.status <> 'resolved')) v

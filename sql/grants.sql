@@ -65,6 +65,15 @@ REVOKE EXECUTE ON FUNCTION create_silence(jsonb, timestamptz, text, text, timest
 GRANT EXECUTE ON FUNCTION create_silence(jsonb, timestamptz, text, text, timestamptz, text[], time, time, text, uuid),
     expire_silence(uuid, text) TO logmon_operator, logmon_detector;
 
+-- Rules: operators change them over the API (create_rule(), update_rule(), delete_rule(), which
+-- record the change in rule_changes); anyone who may read may list them and replay them.
+ALTER FUNCTION create_rule(jsonb, text) SECURITY DEFINER SET search_path = public, pg_temp;
+ALTER FUNCTION update_rule(bigint, jsonb, text) SECURITY DEFINER SET search_path = public, pg_temp;
+ALTER FUNCTION delete_rule(bigint, text) SECURITY DEFINER SET search_path = public, pg_temp;
+REVOKE EXECUTE ON FUNCTION create_rule(jsonb, text), update_rule(bigint, jsonb, text), delete_rule(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION create_rule(jsonb, text), update_rule(bigint, jsonb, text), delete_rule(bigint, text)
+    TO logmon_operator;
+
 -- Searching raw logs: readers (the API, analysts) only.
 REVOKE EXECUTE ON FUNCTION search_logs(text, text, timestamptz, timestamptz, text, text, double precision, jsonb, bigint,
                                        int, boolean, text, text[], interval),

@@ -23,6 +23,11 @@
 \ir lock_unresolved_incident.sql
 \ir acknowledge_incident.sql
 \ir resolve_incident.sql
+\ir check_rules.sql
+\ir rule_changes.sql
+\ir manage_rules.sql
+\ir replay_breaches.sql
+\ir backtest_rules.sql
 \ir rebuild_rollup.sql
 \ir silence_matchers.sql
 \ir silence_schedule.sql

@@ -8,6 +8,10 @@ DECLARE
     inc incidents;
     breach text;
 BEGIN
+    -- Between detection ticks, never in the middle of one: a tick that judged the condition
+    -- before a change (a rule disabled, a threshold raised) and acted after this resolve would
+    -- open a new incident at once. Ticks hold this lock for milliseconds.
+    PERFORM pg_advisory_xact_lock(hashtext('logmon.detect_incidents'));
     inc := lock_unresolved_incident(incident_id, 'resolved');
     SELECT e.summary INTO breach
     FROM evaluate_rules(now()) e

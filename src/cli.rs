@@ -30,6 +30,66 @@ pub enum Command {
     Generator(GeneratorArgs),
     /// Everything in one process for local use: migrate, collector, detector and generator.
     Up(Box<UpArgs>),
+    /// Detection rules: list them, or replay them over past traffic before changing them.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// The detection rules, per-service overrides marked, with the incidents each opened in the
+    /// last 7 days.
+    List(DbArgs),
+    /// Replays detection over past traffic (from the rollup; writes nothing) and prints the
+    /// incidents the rules would have opened; with --set, before and after the change, and the
+    /// difference.
+    Backtest(BacktestArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BacktestArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Start of the period: a duration before now (30m, 24h, 7d) or an RFC 3339 time.
+    #[arg(long)]
+    pub since: String,
+    /// End of the period (default now): a duration before now or an RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Time between evaluations (1s, 10s, 1m, 5m; default: the rollup's resolution for the period,
+    /// 1 s within its fine retention, else 1 min).
+    #[arg(long, value_parser = parse_step)]
+    pub step: Option<u32>,
+    /// A change to try, repeatable: RULE.field=value (every row of that name) or
+    /// RULE@SERVICE.field=value (that service's override, made from the default row if missing),
+    /// e.g. ERROR_SPIKE.threshold=300, LATENCY_SPIKE.lookback=10m, NO_DATA@batch.enabled=false.
+    #[arg(long = "set")]
+    pub changes: Vec<String>,
+    /// Lists the incidents of both runs, not just the difference.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// A duration before now, as the API and the CLI take it: 30s, 90m, 24h, 7d.
+pub fn parse_ago(v: &str) -> Option<chrono::Duration> {
+    let v = v.trim();
+    let unit = v.chars().last()?;
+    let n: i64 = v[..v.len() - unit.len_utf8()].parse().ok().filter(|n| (1..=999_999).contains(n))?;
+    match unit {
+        's' => Some(chrono::Duration::seconds(n)),
+        'm' => Some(chrono::Duration::minutes(n)),
+        'h' => Some(chrono::Duration::hours(n)),
+        'd' => Some(chrono::Duration::days(n)),
+        _ => None,
+    }
+}
+
+fn parse_step(v: &str) -> Result<u32, String> {
+    let d = parse_ago(v).or_else(|| v.parse::<i64>().ok().map(chrono::Duration::seconds));
+    match d.map(|d| d.num_seconds()) {
+        Some(s) if (1..=86_400).contains(&s) => Ok(s as u32),
+        _ => Err(format!("{v:?} is not a step like 1s, 10s, 1m (1 second to 1 day)")),
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -315,6 +375,20 @@ pub fn local_url(addr: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_before_now_are_a_number_and_a_unit() {
+        assert_eq!(parse_ago("7d"), Some(chrono::Duration::days(7)));
+        assert_eq!(parse_ago("90m"), Some(chrono::Duration::minutes(90)));
+        assert_eq!(parse_ago("24h"), Some(chrono::Duration::hours(24)));
+        assert_eq!(parse_ago("30s"), Some(chrono::Duration::seconds(30)));
+        for bad in ["0d", "7", "d", "7w", "-1h", "1.5h", "", "7dd"] {
+            assert_eq!(parse_ago(bad), None, "{bad}");
+        }
+        assert_eq!(parse_step("1m"), Ok(60));
+        assert_eq!(parse_step("15"), Ok(15));
+        assert!(parse_step("2d").is_err());
+    }
 
     #[test]
     fn the_public_url_follows_listen_unless_set() {

@@ -1,7 +1,8 @@
 //! logmon: log ingestion and incident detection on PostgreSQL. The module tree follows the data:
 //! `api` (HTTP) and `syslog` (TCP/UDP listeners) -> `ingest` (decode, validate, group commit, COPY) -> PostgreSQL (`sql/`) ->
 //! `detector` (thin loop around `detect_incidents()`) -> `notify` (outbox -> webhooks, Slack,
-//! Alertmanager).
+//! Alertmanager). `rules` is the `logmon rules` subcommand: list the rules, replay them over past
+//! traffic.
 pub mod api;
 pub mod cli;
 pub mod collector;
@@ -12,6 +13,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod notify;
 pub mod pattern;
+pub mod rules;
 pub mod syslog;
 pub mod telemetry;
 pub mod up;

@@ -1,6 +1,6 @@
 use clap::Parser;
-use logmon::cli::{Cli, Command};
-use logmon::{collector, db, detector, generator, shutdown_signal, telemetry, up};
+use logmon::cli::{Cli, Command, RulesCommand};
+use logmon::{collector, db, detector, generator, rules, shutdown_signal, telemetry, up};
 
 /// Every ingested row allocates (its fields, its attrs map, its share of the COPY buffer), and
 /// requests are freed on other threads than they were parsed on: glibc's malloc and free took
@@ -31,6 +31,8 @@ async fn main() {
             Err(e) => Err(e.into()),
         },
         Command::Up(args) => up::run(*args).await,
+        Command::Rules(RulesCommand::List(args)) => rules::list(&args.database_url).await,
+        Command::Rules(RulesCommand::Backtest(args)) => rules::backtest(&args).await,
     };
     if let Err(e) = result {
         tracing::error!("{e}");

@@ -16,6 +16,7 @@ pub mod pages;
 pub mod params;
 pub mod patterns;
 pub mod root;
+pub mod rules;
 pub mod search;
 pub mod server;
 pub mod silences;
@@ -109,6 +110,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v2/silences"),
     ("GET", "/api/v2/silence/{id}"),
     ("DELETE", "/api/v2/silence/{id}"),
+    ("GET", "/rules"),
+    ("POST", "/rules"),
+    ("POST", "/rules/backtest"),
+    ("PATCH", "/rules/{id}"),
+    ("DELETE", "/rules/{id}"),
+    ("GET", "/rules/{id}/history"),
     ("GET", "/explore"),
     ("GET", "/ui/{file}"),
 ];
@@ -142,6 +149,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (Response,), Error = std
         .or(metrics::routes(&state))
         .unify()
         .or(silences::routes(&state))
+        .unify()
+        .or(rules::routes(&state))
         .unify()
         .or(openapi())
         .unify()

@@ -322,6 +322,97 @@ async fn a_dba_tuning_a_threshold_changes_the_next_evaluation() {
 }
 
 #[tokio::test]
+async fn a_resolved_incident_keeps_the_summary_of_its_peak_with_the_value_it_closed_at() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    let t0 = t0();
+    c.batch_execute("UPDATE detection_rules SET enabled = false WHERE name = 'ERROR_RATE'").await.unwrap();
+    normal(&c, t0, &["feed-service"]).await;
+    load(&c, "feed-service", t0, 30, 20, 1000, 80.0).await; // 600 errors in 30 s
+    load(&c, "feed-service", at(t0, 60), 30, 20, 1000, 80.0).await; // 600 more a minute later
+    detect(&c, at(t0, 30)).await;
+    detect(&c, at(t0, 90)).await; // the peak: about 1200 errors in the window
+    detect(&c, at(t0, 330)).await; // the first burst has left the window: about 600
+    let (summary, peak): (String, f64) =
+        c.query_one("SELECT summary, peak FROM incidents", &[]).await.map(|r| (r.get(0), r.get(1))).unwrap();
+    assert!(peak >= 1200.0, "{peak}");
+    assert!(summary.starts_with(&format!("ERROR spike: {peak} errors")), "the summary is the peak's: {summary}");
+
+    // clear since 391 s (both bursts out of the window), resolved a minute later
+    detect(&c, at(t0, 391)).await;
+    assert_eq!(actions(&detect(&c, at(t0, 452)).await), vec![("resolved", "feed-service", "ERROR_SPIKE")]);
+    let (summary, observed, closing): (String, f64, f64) = c
+        .query_one("SELECT summary, observed, (details ->> 'closing_observed')::float8 FROM incidents", &[])
+        .await
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .unwrap();
+    assert!(closing < 500.0 && observed == closing, "it closed below the threshold: {closing}");
+    assert_eq!(
+        summary,
+        format!("ERROR spike: {peak} errors in last 5 min; resolved at {closing} (threshold 500)"),
+        "not the last reading above the threshold"
+    );
+}
+
+#[tokio::test]
+async fn evaluate_rules_shows_the_statistic_each_rule_compares_and_a_summary_only_when_it_breaches() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    let t0 = t0();
+    // pay-service: 1% errors for an hour, then a minute at 10% (the error-rate rule breaches);
+    // quiet-service: steady, and no latency at all
+    load(&c, "pay-service", t0 - Duration::hours(1), 3600, 5, 10, 50.0).await;
+    load(&c, "pay-service", t0, 60, 5, 100, 50.0).await;
+    c.execute(
+        "INSERT INTO logs (ts, service, level)
+         SELECT $1::timestamptz + make_interval(secs => g::float8 / 2), 'quiet-service', 'INFO'
+         FROM generate_series(0, 2 * 3660 - 1) g",
+        &[&(t0 - Duration::hours(1))],
+    )
+    .await
+    .unwrap();
+    let rows = c
+        .query("SELECT service, rule_name, observed, rate, breached, summary FROM evaluate_rules($1)", &[&at(t0, 60)])
+        .await
+        .unwrap();
+    let row = |service: &str, rule: &str| {
+        let r = rows
+            .iter()
+            .find(|r| r.get::<_, String>(0) == service && r.get::<_, String>(1) == rule)
+            .unwrap_or_else(|| panic!("no row for {service} {rule}"));
+        (r.get::<_, Option<f64>>(2), r.get::<_, Option<f64>>(3), r.get::<_, bool>(4), r.get::<_, Option<String>>(5))
+    };
+
+    // the error-rate rule compares a z-score with its threshold of 8, and shows the rate beside it
+    let (z, rate, breached, summary) = row("pay-service", "ERROR_RATE");
+    let (z, rate, summary) = (z.unwrap(), rate.unwrap(), summary.unwrap());
+    assert!(breached && z >= 8.0, "z = {z}");
+    let minute: f64 = c
+        .query_one(
+            "SELECT round(avg((level = 'ERROR')::int), 4)::float8 FROM logs
+             WHERE service = 'pay-service' AND ts >= $1 AND ts < $1 + interval '1 minute'",
+            &[&t0],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rate, minute, "the error rate of the last minute, apart");
+    let pct = format!("Error rate spike: {}% errors in last 1 min", (1000.0 * minute).round() / 10.0);
+    assert!(summary.starts_with(&pct) && summary.ends_with(&format!("z={z})")), "{summary}");
+
+    // rows that do not breach say nothing
+    for (service, rule) in [("pay-service", "ERROR_SPIKE"), ("pay-service", "NO_DATA"), ("quiet-service", "NO_DATA")] {
+        let (observed, _, breached, summary) = row(service, rule);
+        assert!(!breached && summary.is_none(), "{service} {rule}: {summary:?}");
+        assert!(observed.unwrap() > 0.0, "{service} {rule}: what it counted: {observed:?}");
+    }
+    // no latency: nothing to compare, and no "p95=ms"
+    let (p95, _, breached, summary) = row("quiet-service", "LATENCY_SPIKE");
+    assert_eq!((p95, breached, summary), (None, false, None));
+    assert_eq!(row("pay-service", "LATENCY_SPIKE").0, Some(50.0), "p95 of 50 ms latencies");
+}
+
+#[tokio::test]
 async fn a_service_that_logs_only_errors_does_not_stop_detection_for_the_others() {
     let db = fresh_db().await;
     let c = db.client().await;

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod alertmanager;
+mod backtest;
 mod browser;
 mod contract;
 mod deploy;
@@ -29,6 +30,7 @@ mod receiver;
 mod reliability;
 mod roles;
 mod rollup;
+mod rules;
 mod same_answers;
 mod scale_out;
 mod schema;

@@ -129,6 +129,30 @@ async fn normal_traffic_opens_no_new_error_pattern_and_the_new_error_scenario_op
     .await;
     assert!(!live.is_empty());
     assert_eq!(replayed, live);
+
+    // ...and backtest_rules() with the default rules (all five kinds) over the same period opens
+    // the same NEW_ERROR_PATTERN incident, opened and resolved within one step of the live one
+    let (opened, resolved): (DateTime<Utc>, DateTime<Utc>) = c
+        .query_one("SELECT created_at, resolved_at FROM incidents WHERE incident_type = 'NEW_ERROR_PATTERN'", &[])
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    let backtest = c
+        .query(
+            "SELECT service, opened_at, resolved_at FROM backtest_rules($1::timestamptz, $1 + interval '10 minutes', interval '10 seconds')
+             WHERE incident_type = 'NEW_ERROR_PATTERN'",
+            &[&from],
+        )
+        .await
+        .unwrap();
+    assert_eq!(backtest.len(), 1, "{backtest:?}");
+    let (b_service, b_opened, b_resolved): (String, DateTime<Utc>, Option<DateTime<Utc>>) =
+        (backtest[0].get(0), backtest[0].get(1), backtest[0].get(2));
+    assert_eq!(&b_service, service);
+    let step = Duration::seconds(10);
+    assert!((b_opened - opened).abs() <= step, "opened live at {opened}, replayed at {b_opened}");
+    let b_resolved = b_resolved.expect("the replay resolves it too");
+    assert!((b_resolved - resolved).abs() <= step, "resolved live at {resolved}, replayed at {b_resolved}");
 }
 
 /// Rows a DBA writes with SQL: `n` lines of `message` for `service`, spread over the minute

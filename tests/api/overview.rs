@@ -251,3 +251,56 @@ async fn timeseries_gives_per_service_points_per_step_and_refuses_bad_parameters
     let ts = chrono::DateTime::parse_from_rfc3339(p[0]["ts"].as_str().unwrap()).unwrap();
     assert_eq!(ts.timestamp() % 360, 0, "points at 6-minute steps: {}", p[0]);
 }
+
+#[tokio::test]
+async fn the_rules_view_lists_each_rule_with_the_incidents_it_opened_and_what_a_replay_opens() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    // Two hours of steady traffic ending an hour ago, with a minute of 1,200 errors in the middle;
+    // and the incidents ERROR_SPIKE opened, one a day ago and one before the last 7 days.
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level, latency_ms)
+         SELECT now() - interval '1 hour' - s * interval '1 second', 'checkout', 'INFO', 40 + s % 20
+         FROM generate_series(1, 7200) s;
+         INSERT INTO logs (ts, service, level)
+         SELECT now() - interval '2 hours' + s * interval '50 milliseconds', 'checkout', 'ERROR'
+         FROM generate_series(1, 1200) s;
+         INSERT INTO incidents (service, incident_type, severity, summary, created_at, last_seen_at, window_start,
+                                window_end, observed, threshold, peak, rule_id, status, resolved_at)
+         SELECT 'checkout', 'ERROR_SPIKE', 'HIGH', 'ERROR spike', now() - d, now() - d, now() - d, now() - d,
+                600, 500, 600, r.id, 'resolved', now() - d + interval '5 minutes'
+         FROM detection_rules r, unnest(ARRAY[interval '1 day', interval '9 days']) d WHERE r.name = 'ERROR_SPIKE';",
+    )
+    .await
+    .unwrap();
+    let app = spawn_collector(&db.url, &[]).await;
+    let mut b = Browser::open(&app.url("/"), View::default()).await;
+    b.loaded().await;
+
+    // what the replay of the current rules over the last 7 days opens, per rule, asked in SQL
+    let replayed = c
+        .query(
+            "SELECT r.id, r.name, (SELECT count(*) FROM backtest_rules(now() - interval '7 days') b WHERE b.rule_id = r.id)
+             FROM detection_rules r ORDER BY r.id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(replayed.len(), 5, "the default rules");
+    assert_eq!(b.count("#rules tbody tr[data-rule-id]").await, 5, "a row per rule");
+    for r in &replayed {
+        let (id, name, n): (i64, String, i64) = (r.get(0), r.get(1), r.get(2));
+        let cells = b.texts(&format!("#rules tr[data-rule-id='{id}'] td")).await;
+        assert_eq!(cells[0], name);
+        assert_eq!(cells[1], "every service");
+        let opened = if name == "ERROR_SPIKE" { "1" } else { "0" };
+        assert_eq!(cells[5], opened, "{name}: incidents opened in the last 7 days: {cells:?}");
+        assert_eq!(cells[6], n.to_string(), "{name}: what the replay opens: {cells:?}");
+        if name == "ERROR_SPIKE" || name == "NO_DATA" {
+            assert!(n >= 1, "{name}: the replay sees the burst and the silence at the end");
+        }
+    }
+    b.screenshot("overview-rules").await;
+    b.assert_clean(&app.base).await;
+    b.close().await;
+}

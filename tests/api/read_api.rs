@@ -217,6 +217,7 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_answers() {
             "HEAD" => http().head(url).send().await.unwrap(),
             "PUT" => http().put(url).header("content-type", "application/json").body("[]").send().await.unwrap(),
             "DELETE" => http().delete(url).send().await.unwrap(),
+            "PATCH" => http().patch(url).header("content-type", "application/json").body("{}").send().await.unwrap(),
             _ => http().post(url).header("content-type", "application/json").body("[]").send().await.unwrap(),
         };
         let status = r.status().as_u16();

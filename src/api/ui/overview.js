@@ -1,6 +1,8 @@
 // The overview: error rate and p95 per service over a chosen window (15 min .. 24 h), each
 // service's last logs, the last 24 hours of incidents (resolved ones kept and marked), the top
-// patterns and the active silences. Refreshes every 10 s while the tab is visible.
+// patterns, the active silences, and the rules: the incidents each opened in the last 7 days
+// beside what a replay of the current rules over the same days opens (POST /rules/backtest).
+// Refreshes every 10 s while the tab is visible.
 "use strict";
 import { el, $, request, getJson, pageUrl, timeEl, ago, duration, count, pct, ms, poll, header, setState, colorsFor, swatch, localText, utcText } from "./logmon.js";
 import { lineChart, onResize } from "./charts.js";
@@ -189,6 +191,47 @@ function drawSilences(silences) {
   }
 }
 
+// A replay of a week costs about a second of database time: asked once a page load, then at most
+// every 10 minutes (the rules and their counts from `incidents` are re-read at every refresh).
+const REPLAY_MS = 10 * MIN;
+let replay = null, replayAt = 0;
+
+async function refreshReplay() {
+  if (Date.now() - replayAt < REPLAY_MS) return;
+  replayAt = Date.now();
+  try {
+    const r = await getJson("rules/backtest", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ since: "7d" }),
+    });
+    replay = { byRule: new Map(r.by_rule.map(b => [b.rule_id, b.incidents])), truncated: r.truncated };
+  } catch (e) {
+    // the rest of the overview does not depend on it: say why in the column, ask again later
+    replay = { error: e.message };
+  }
+}
+
+function drawRules(rules) {
+  const body = $("#rules tbody");
+  body.replaceChildren();
+  if (rules.length === 0) {
+    body.appendChild(el("tr", {}, el("td", { colspan: 7, class: "empty" }, "no detection rules")));
+    return;
+  }
+  for (const r of rules) {
+    const replayed = !replay ? "…"
+      : replay.error ? el("span", { title: "the replay failed: " + replay.error }, "–")
+      : count(replay.byRule.get(r.id) || 0) + (replay.truncated ? "+" : "");
+    body.appendChild(el("tr", { "data-rule-id": r.id },
+      el("td", { title: r.description || "" }, r.name, r.enabled ? null : " (off)"),
+      el("td", {}, r.service === null ? "every service" : r.service),
+      el("td", { class: "opt mono" }, r.kind),
+      el("td", { class: "num opt" }, String(r.threshold)),
+      el("td", {}, el("span", { class: "badge sev-" + r.severity }, r.severity)),
+      el("td", { class: "num" }, count(r.opened_7d)),
+      el("td", { class: "num" }, replayed)));
+  }
+}
+
 function markWindow(key, w, stepMin, auto) {
   for (const a of document.querySelectorAll("#windows a")) {
     if (a.dataset.window === key) a.setAttribute("aria-current", "true");
@@ -205,13 +248,15 @@ async function refresh() {
   const since24 = new Date(now - 24 * 60 * MIN).toISOString();
   let key = chosen || "1h";
   try {
-    const [series1, fine, stats5, stats24, incidents, silences] = await Promise.all([
+    const [series1, fine, stats5, stats24, incidents, silences, rules] = await Promise.all([
       request("timeseries?window_minutes=" + WINDOWS[key].minutes + "&step_minutes=" + WINDOWS[key].step),
       getJson("timeseries?window_minutes=15&step_minutes=1"),
       getJson("stats?window_minutes=5"),
       getJson("stats?window_minutes=1440"),
       getJson("incidents?limit=200&since=" + encodeURIComponent(since24)),
       getJson("silences?state=active&limit=100"),
+      getJson("rules"),
+      refreshReplay(),
     ]);
     let points = series1.data;
     let stepMin = Number(series1.resp.headers.get("logmon-step-minutes")) || WINDOWS[key].step;
@@ -232,6 +277,7 @@ async function refresh() {
     drawIncidents(shown, now);
     drawPatterns(patterns, wk);
     drawSilences(silences);
+    drawRules(rules);
     setState("updated " + localText(new Date()) + " · every " + REFRESH_MS / 1000 + " s");
     if (document.body.dataset.loaded !== "true") {
       document.body.dataset.loaded = "true";
