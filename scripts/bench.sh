@@ -340,16 +340,15 @@ DECLARE
   n bigint := current_setting('logmon.bench_rows')::bigint;
   t0 timestamptz := now() - interval '24 hours';
   span interval := interval '24 hours';
-  d date;
   a timestamptz;
   b timestamptz;
   lo bigint;
   hi bigint;
 BEGIN
   CREATE TABLE bench_clock AS SELECT now() AS at;  -- when the history ends
-  FOR d IN SELECT generate_series((t0 AT TIME ZONE 'UTC')::date, (now() AT TIME ZONE 'UTC')::date, interval '1 day')::date LOOP
-    a := d::timestamp AT TIME ZONE 'UTC';
-    b := (d + 1)::timestamp AT TIME ZONE 'UTC';
+  -- straight into each hour's partition (no trigger), as the collector writes
+  FOR a IN SELECT generate_series(date_trunc('hour', t0), now(), interval '1 hour') LOOP
+    b := a + interval '1 hour';
     lo := greatest(1, floor(extract(epoch FROM a - t0) / extract(epoch FROM span) * n)::bigint - 1);
     hi := least(n, ceil(extract(epoch FROM b - t0) / extract(epoch FROM span) * n)::bigint + 1);
     CONTINUE WHEN lo > hi;
@@ -358,11 +357,15 @@ BEGIN
       USING lo, hi, n, t0, span, a, b;
   END LOOP;
   -- the failure: feed-service's usual error, and one never seen before, for the last 15 minutes
-  EXECUTE format('INSERT INTO %I (ts, service, level, message, status_code, latency_ms, pattern_id)
-                  SELECT now() - interval ''15 minutes'' + g * interval ''45 milliseconds'', t.svc, t.lvl,
-                         format(t.fmt, mod(g, 40), mod(g, 7), mod(g, 5)), t.status, 20 + mod(g, 300), t.pid
-                  FROM generate_series(1, 20000) g JOIN bench_templates t ON t.s = 1 AND t.k = 3 + mod(g, 2)
-                  WHERE now() - interval ''15 minutes'' + g * interval ''45 milliseconds'' < now()', log_partition_for(now()));
+  FOR a IN SELECT generate_series(date_trunc('hour', now() - interval '15 minutes'), now(), interval '1 hour') LOOP
+    EXECUTE format('INSERT INTO %I (ts, service, level, message, status_code, latency_ms, pattern_id)
+                    SELECT x.ts, t.svc, t.lvl, format(t.fmt, mod(g, 40), mod(g, 7), mod(g, 5)), t.status, 20 + mod(g, 300), t.pid
+                    FROM generate_series(1, 20000) g
+                    CROSS JOIN LATERAL (SELECT now() - interval ''15 minutes'' + g * interval ''45 milliseconds'' AS ts) x
+                    JOIN bench_templates t ON t.s = 1 AND t.k = 3 + mod(g, 2)
+                    WHERE x.ts < now() AND x.ts >= $1 AND x.ts < $1 + interval ''1 hour''', log_partition_for(a))
+      USING a;
+  END LOOP;
 END $$;
 SELECT rebuild_rollup(now() - interval '25 hours', now() + interval '1 minute');
 SELECT compact_rollup();
