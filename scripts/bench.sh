@@ -161,6 +161,21 @@ load_history() {
   compact
 }
 
+# A fresh database holding 5M rows over the last hour (20 services) in the given order:
+# ordered (time-ordered, compacted), late (10% up to 1 h late, compacted), copy (random order
+# through a plain \copy into logs, not compacted). Shared by `stats` and `detect`.
+load_order_case() {
+  fresh_db
+  case $1 in
+    ordered) load_history 5000000 3600 ;;
+    late) $HISTORY --db "$BENCH_URL" --rows 5000000 --span 3600 --late 0.1 --late-max 3600 >/dev/null; compact ;;
+    copy) $HISTORY --db "$BENCH_URL" --rows 5000000 --span 3600 --shuffle --tsv "$WORK/shuffled.tsv" >/dev/null
+          chmod a+r "$WORK/shuffled.tsv"
+          psql "$BENCH_URL" -qX -c "\\copy logs (ts, service, level, status_code, latency_ms, message, attrs) FROM '$WORK/shuffled.tsv'"
+          psql "$BENCH_URL" -qAtX -c "ANALYZE logs" >/dev/null ;;
+  esac
+}
+
 bench_detect() {
   echo "== detect: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(psql "$ADMIN_URL" -qAtX -c 'SHOW server_version') =="
   fresh_db
@@ -188,15 +203,7 @@ bench_detect() {
   echo "-- 5M rows over the last hour, 20 services:"
   local base
   for case in ordered late copy; do
-    fresh_db
-    case $case in
-      ordered) load_history 5000000 3600 ;;
-      late) $HISTORY --db "$BENCH_URL" --rows 5000000 --span 3600 --late 0.1 --late-max 3600 >/dev/null; compact ;;
-      copy) $HISTORY --db "$BENCH_URL" --rows 5000000 --span 3600 --shuffle --tsv "$WORK/shuffled.tsv" >/dev/null
-            chmod a+r "$WORK/shuffled.tsv"
-            psql "$BENCH_URL" -qX -c "\\copy logs (ts, service, level, status_code, latency_ms, message, attrs) FROM '$WORK/shuffled.tsv'"
-            psql "$BENCH_URL" -qAtX -c "ANALYZE logs" >/dev/null ;;
-    esac
+    load_order_case "$case"
     local t; t=$($DETECT tick --db "$BENCH_URL" --calls 50)
     [ "$case" = ordered ] && base=$(json_field "$t" p50_ms)
     printf '   %-8s detect_incidents() tick: p50 %s ms  p99 %s ms  (p50 ratio to in-order: %s)\n' "$case" \
@@ -232,15 +239,7 @@ PY
   echo "-- 5M rows over the last hour, 20 services; GET /stats?window_minutes=60, 200 requests:"
   local base=""
   for case in ordered late copy; do
-    fresh_db
-    case $case in
-      ordered) load_history 5000000 3600 ;;
-      late) $HISTORY --db "$BENCH_URL" --rows 5000000 --span 3600 --late 0.1 --late-max 3600 >/dev/null; compact ;;
-      copy) $HISTORY --db "$BENCH_URL" --rows 5000000 --span 3600 --shuffle --tsv "$WORK/shuffled.tsv" >/dev/null
-            chmod a+r "$WORK/shuffled.tsv"
-            psql "$BENCH_URL" -qX -c "\\copy logs (ts, service, level, status_code, latency_ms, message, attrs) FROM '$WORK/shuffled.tsv'"
-            psql "$BENCH_URL" -qAtX -c "ANALYZE logs" >/dev/null ;;
-    esac
+    load_order_case "$case"
     start_collector
     local r; r=$(timed_gets "/stats?window_minutes=60" | percentiles)
     stop_collector
