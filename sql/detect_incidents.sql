@@ -27,6 +27,19 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('logmon.detect_incidents'));
 
+    -- Every window of every rule adds the rollup deltas not folded yet. A collector leaves about
+    -- one per (service, second) per batch and folds them every second, but a bulk write by SQL (a
+    -- plain \copy of 5M rows over an hour) leaves one per (service, second) it touched, 72,000 for
+    -- 20 services, and each tick read them all in its baselines: 10x slower until the next
+    -- compaction. Past a few thousand, folding them once here is cheaper than reading them in
+    -- every window (compact_rollup() skips if another session is folding right now). Live ticks
+    -- only: folding also drops seconds older than rollup_fine_retention, and a tick run by hand at
+    -- a past `at` must not coarsen the very windows it is reading to whole minutes.
+    IF at >= now() - interval '1 minute'
+       AND (SELECT count(*) FROM (SELECT 1 FROM log_rollup d WHERE NOT d.compacted LIMIT 5000) p) >= 5000 THEN
+        PERFORM compact_rollup();
+    END IF;
+
     FOR g IN
         WITH ev AS (SELECT * FROM evaluate_rules(at)),
         lead AS (
@@ -158,4 +171,5 @@ END $$;
 COMMENT ON FUNCTION detect_incidents(timestamptz) IS
   'One detection tick at `at` (default now()): evaluates detection_rules and opens, updates, escalates or resolves '
   'incidents, writing incident_events and notification_outbox rows in the same transaction. Returns what changed. '
-  'Safe to run concurrently (advisory lock + unique index). Example: SELECT * FROM detect_incidents();';
+  'Safe to run concurrently (advisory lock + unique index). Folds the rollup''s pending deltas first (compact_rollup()) '
+  'when thousands are pending, as after a bulk write by SQL. Example: SELECT * FROM detect_incidents();';

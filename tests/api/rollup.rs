@@ -249,3 +249,35 @@ async fn stats_and_detection_read_no_raw_rows_so_late_arrivals_cannot_slow_them(
     assert!(rules >= 3 * 4, "every rule evaluated for every service without a raw row: {rules}");
     tx.query("SELECT * FROM service_timeseries('1 hour', '1 minute')", &[]).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_bulk_sql_write_leaves_no_pending_deltas_after_the_next_detection_tick() {
+    let db = fresh_db().await;
+    let mut c = db.client().await;
+    // one statement over 2 hours of seconds for 3 services: one delta per (service, second) it
+    // touched, thousands of them, which every window of every rule would otherwise add up
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level, latency_ms)
+         SELECT now() - (g % 7200) * interval '1 second' - interval '0.5 seconds', 'svc-' || (g % 3),
+                CASE WHEN g % 11 = 0 THEN 'ERROR' ELSE 'INFO' END, g % 700
+         FROM generate_series(1, 21600) g",
+    )
+    .await
+    .unwrap();
+    let pending = "SELECT count(*) FROM log_rollup WHERE NOT compacted";
+    let before: i64 = c.query_one(pending, &[]).await.unwrap().get(0);
+    assert!(before >= 5000, "the statement left {before} deltas");
+    c.query("SELECT * FROM detect_incidents()", &[]).await.unwrap();
+    let after: i64 = c.query_one(pending, &[]).await.unwrap().get(0);
+    assert_eq!(after, 0, "the tick folded the deltas it would have read in every window");
+    assert_exact(&mut c).await;
+
+    // a few pending deltas (a collector's second) are read, not folded: folding costs more
+    c.batch_execute("INSERT INTO logs (ts, service, level) SELECT now() - g * interval '1 second', 'svc-0', 'INFO' FROM generate_series(1, 10) g")
+        .await
+        .unwrap();
+    c.query("SELECT * FROM detect_incidents()", &[]).await.unwrap();
+    let few: i64 = c.query_one(pending, &[]).await.unwrap().get(0);
+    assert_eq!(few, 10, "below the threshold the tick leaves compaction to its usual schedule");
+    assert_exact(&mut c).await;
+}
