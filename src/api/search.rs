@@ -273,6 +273,18 @@ pub async fn get(
     accept: Option<String>,
     state: AppState,
 ) -> Response {
+    // An incident's lines are its service's over its own window: a filter that would narrow
+    // neither is refused rather than silently ignored (a reader would trust a window it did not get).
+    if let (Source::Incident(_), Some((k, _))) =
+        (source, pairs.iter().find(|(k, _)| matches!(k.as_str(), "service" | "level" | "since" | "until")))
+    {
+        return bad(
+            k,
+            "does not apply to an incident's lines (its service, from its first breach to its end); \
+             use GET /logs to search other services or times",
+        )
+        .into_response();
+    }
     let search = match Search::parse(&pairs, Utc::now()) {
         Ok(s) => s,
         Err(e) => return e.into_response(),

@@ -314,6 +314,13 @@ async fn an_incidents_lines_are_what_its_rule_counts_from_the_start_of_its_breac
     assert_eq!(n as usize, got.len());
     let (s, v, _) = get(&app, "/incidents/999999/logs").await;
     assert_eq!(s, 404, "{v}");
+    // its service and window are the incident's: a filter that would move them is refused, not ignored
+    for param in ["since=-1h", "until=now", "service=other", "level=INFO"] {
+        let (s, v, _) = get(&app, &format!("/incidents/{errors}/logs?{param}")).await;
+        assert_eq!(s, 400, "{param}: {v}");
+        let name = param.split('=').next().unwrap();
+        assert_eq!(v["details"][0]["field"], name, "{param}: {v}");
+    }
 }
 
 #[tokio::test]
