@@ -4,7 +4,7 @@
 // of the same window, and the search as an NDJSON download.
 "use strict";
 import { el, $, api, request, getJson, nextLink, count, pct, header, setState, ApiError, localText } from "./logmon.js";
-import { LineList, LiveFollower, MAX_LINES } from "./lines.js";
+import { LineList, LiveFollower, MAX_LINES, loadPage } from "./lines.js";
 
 const PAGE = 100;
 const KEYS = ["service", "level", "since", "until", "q", "status_code", "min_latency_ms", "pattern"];
@@ -113,13 +113,12 @@ async function run() {
 async function loadMore() {
   if (!next) return;
   const gen = generation;
-  const { data, resp } = await request(next);
-  if (gen !== generation) return;
-  const fitted = list.append(data);
-  next = fitted < data.length ? null : nextLink(resp);
+  const page = await loadPage(list, next, () => gen === generation);
+  if (!page) return;
+  next = page.next;
   $("#more").hidden = !next;
   $("#res-sub").textContent = "newest first · " + list.size + (next ? "+" : "") + " lines";
-  if (fitted < data.length) {
+  if (page.full) {
     $("#lines-note").textContent = "this page keeps at most " + MAX_LINES + " lines: narrow the search, or download it as NDJSON";
   }
 }

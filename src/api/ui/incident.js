@@ -5,7 +5,7 @@
 "use strict";
 import { el, $, api, request, nextLink, pageUrl, timeEl, ago, duration, count, pct, ms, poll, header, setState, ApiError } from "./logmon.js";
 import { lineChart, onResize } from "./charts.js";
-import { LineList, LiveFollower, MAX_LINES } from "./lines.js";
+import { LineList, LiveFollower, MAX_LINES, loadPage } from "./lines.js";
 
 const MIN = 60000;
 const PAGE = 50;
@@ -244,12 +244,11 @@ function labelLines() {
 async function loadMore() {
   if (!next) return;
   const gen = generation;
-  const { data, resp } = await request(next);
-  if (gen !== generation) return;
-  const fitted = list.append(data);
-  next = fitted < data.length ? null : nextLink(resp);
+  const page = await loadPage(list, next, () => gen === generation);
+  if (!page) return;
+  next = page.next;
   $("#more").hidden = !next;
-  if (fitted < data.length) {
+  if (page.full) {
     $("#lines-note").textContent = "this page keeps at most " + MAX_LINES + " lines: narrow by a pattern, or open the explorer to download them all";
   }
 }

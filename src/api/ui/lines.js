@@ -95,6 +95,19 @@ export class LineList {
 }
 
 /**
+ * "Load more": the page at `url` appended to `list`. Returns null when the answer came too late
+ * (`stillWanted()` false: the search changed meanwhile), else the link to the page after it (null
+ * when none, or when the list is full) and whether lines were left out because it is full.
+ */
+export async function loadPage(list, url, stillWanted) {
+  const { data, resp } = await request(url);
+  if (!stillWanted()) return null;
+  const fitted = list.append(data);
+  const full = fitted < data.length;
+  return { next: full ? null : nextLink(resp), full };
+}
+
+/**
  * Follows new lines: every `everyMs`, asks for the lines after the newest one (order=asc, at
  * most `pageSize`). A full page means lines arrive faster than the page shows them (more than
  * pageSize / everyMs): it jumps to the newest lines and reports how it skipped, so the rate on
