@@ -53,9 +53,11 @@ pub async fn run(cfg: NotifyConfig, database_url: String) {
     tracing::info!(targets = ?names, "delivering notifications");
     let http = send::client(cfg.timeout);
     let mut backoff = Duration::from_millis(500);
+    let mut unrecorded = Vec::new();
     loop {
         let started = Instant::now();
-        let e = session(&cfg, &database_url, &http).await.expect_err("a session only ends with an error");
+        let e =
+            session(&cfg, &database_url, &http, &mut unrecorded).await.expect_err("a session only ends with an error");
         // A session that ran a while was a recovery: the next outage starts from a short wait.
         if started.elapsed() > Duration::from_secs(60) {
             backoff = Duration::from_millis(500);
@@ -66,17 +68,36 @@ pub async fn run(cfg: NotifyConfig, database_url: String) {
     }
 }
 
-async fn session(cfg: &NotifyConfig, url: &str, http: &reqwest::Client) -> Result<(), DbError> {
+/// What a receiver answered while the database could not be told: kept (at most one claim's
+/// worth, CLAIM_BATCH) and recorded first when the database is back. Sending again instead would
+/// deliver twice a notification the receiver already accepted; the lease (LEASE_SECONDS) keeps
+/// other detectors off these deliveries meanwhile. An outage longer than the lease, or a detector
+/// that dies holding them, still means at-least-once: receivers dedupe by Idempotency-Key.
+struct Outcome {
+    delivery: i64,
+    target: String,
+    kind: String,
+    n: i32,
+    attempt: send::Attempt,
+}
+
+async fn session(
+    cfg: &NotifyConfig,
+    url: &str,
+    http: &reqwest::Client,
+    unrecorded: &mut Vec<Outcome>,
+) -> Result<(), DbError> {
     let mut wakeups = db::listen::listen(url, "logmon_incidents").await?;
     let client = db::connect(url).await?;
     client.batch_execute("SET application_name = 'logmon-notifier'; SET statement_timeout = '30s'").await?;
+    record_all(&client, unrecorded).await?;
     let mut next_resend = Instant::now();
     loop {
         if Instant::now() >= next_resend {
             resend_firing(cfg, &client, http).await?;
             next_resend = Instant::now() + cfg.resend;
         }
-        while deliver_due(cfg, &client, http).await? > 0 {}
+        while deliver_due(cfg, &client, http, unrecorded).await? > 0 {}
         // Woken by a new incident change, or by the poll for retries that came due.
         if let Ok(None) = timeout(cfg.poll, wakeups.wakeups.recv()).await {
             return Err(DbError::ListenClosed);
@@ -85,7 +106,12 @@ async fn session(cfg: &NotifyConfig, url: &str, http: &reqwest::Client) -> Resul
 }
 
 /// One claim: delivers what was due and returns how many that was.
-async fn deliver_due(cfg: &NotifyConfig, client: &Client, http: &reqwest::Client) -> Result<usize, DbError> {
+async fn deliver_due(
+    cfg: &NotifyConfig,
+    client: &Client,
+    http: &reqwest::Client,
+    unrecorded: &mut Vec<Outcome>,
+) -> Result<usize, DbError> {
     let names: Vec<String> = cfg.targets.iter().map(|t| t.name.clone()).collect();
     let claimed = client
         .query(
@@ -121,10 +147,38 @@ async fn deliver_due(cfg: &NotifyConfig, client: &Client, http: &reqwest::Client
         async move { send::post(http, target, body, Some(&key)).await }
     });
     let results = futures_util::future::join_all(attempts).await;
-    for ((row, target, _), attempt) in ready.iter().zip(results) {
-        record(client, row.get(0), &target.name, row.get(3), row.get(4), &attempt).await?;
-    }
+    unrecorded.extend(ready.iter().zip(results).map(|((row, target, _), attempt)| Outcome {
+        delivery: row.get(0),
+        target: target.name.clone(),
+        kind: row.get(3),
+        n: row.get(4),
+        attempt,
+    }));
+    record_all(client, unrecorded).await?;
     Ok(claimed.len())
+}
+
+/// Records the outcomes in order; those the database could not take (it went away) stay for the
+/// next session. One the database refuses (e.g. its delivery was pruned meanwhile) is dropped
+/// with an error: kept, it would end every session.
+async fn record_all(client: &Client, outcomes: &mut Vec<Outcome>) -> Result<(), DbError> {
+    while let Some(o) = outcomes.first() {
+        match record(client, o.delivery, &o.target, o.kind.clone(), o.n, &o.attempt).await {
+            Ok(()) => {}
+            Err(DbError::Postgres(e)) if refused(&e) => {
+                tracing::error!(delivery = o.delivery, error = %db::describe(&e), "could not record a notification's outcome");
+            }
+            Err(e) => return Err(e),
+        }
+        outcomes.remove(0);
+    }
+    Ok(())
+}
+
+/// The server answered and said no, as opposed to a connection that failed or a server going
+/// down (classes 08, 57, 53) or a transient conflict (40): retrying would not help.
+fn refused(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|d| !["08", "57", "53", "40"].contains(&&d.code().code()[..2]))
 }
 
 async fn record(
