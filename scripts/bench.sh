@@ -55,7 +55,8 @@ timed_gets() {
 
 compact() {
   psql "$BENCH_URL" -qAtX -c "SELECT compact_rollup(), compact_patterns()" -c "VACUUM ANALYZE logs" \
-    -c "VACUUM ANALYZE log_rollup" -c "VACUUM ANALYZE log_rollup_minute" -c "VACUUM ANALYZE log_pattern_counts" >/dev/null
+    -c "VACUUM ANALYZE log_rollup" -c "VACUUM ANALYZE log_rollup_minute" -c "VACUUM ANALYZE log_pattern_counts" \
+    -c "VACUUM ANALYZE log_pattern_counts_10m" >/dev/null
 }
 
 fresh_db() {
@@ -377,7 +378,7 @@ SELECT incident_id FROM detect_incidents((SELECT at FROM bench_clock))
 WHERE action = 'opened' AND service = 'feed-service' AND incident_type = 'ERROR_SPIKE';
 SQL
   psql "$BENCH_URL" -qX -c "VACUUM ANALYZE logs" -c "VACUUM ANALYZE log_rollup" -c "VACUUM ANALYZE log_rollup_minute" \
-    -c "VACUUM ANALYZE log_pattern_counts" >/dev/null
+    -c "VACUUM ANALYZE log_pattern_counts" -c "VACUUM ANALYZE log_pattern_counts_10m" >/dev/null
 }
 
 bench_ui() {
@@ -448,9 +449,11 @@ bench_scale() {
     echo "-- $rows rows over the last 24 h (loaded in $(( $(date +%s) - t0 )) s):"
     local sizes_sql="SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) || ' logs (heap + indexes), ' ||
         pg_size_pretty(pg_total_relation_size('log_rollup') + pg_total_relation_size('log_rollup_minute')) || ' rollup, ' ||
-        pg_size_pretty(pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_patterns')) || ' patterns; ' ||
+        pg_size_pretty(pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_pattern_counts_10m')
+                       + pg_total_relation_size('log_patterns')) || ' patterns; ' ||
         round((sum(pg_total_relation_size(inhrelid)) + pg_total_relation_size('log_rollup') + pg_total_relation_size('log_rollup_minute')
-               + pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_patterns'))::numeric / $rows) || ' bytes per stored row'
+               + pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_pattern_counts_10m')
+               + pg_total_relation_size('log_patterns'))::numeric / $rows) || ' bytes per stored row'
       FROM pg_inherits WHERE inhparent = 'logs'::regclass"
     echo "   disk: $(psql "$BENCH_URL" -qAtX -c "$sizes_sql"); database $(psql "$BENCH_URL" -qAtX -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
     local t; t=$($DETECT tick --db "$BENCH_URL" --calls 50)

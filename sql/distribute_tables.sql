@@ -26,6 +26,9 @@ AS $$
      'per service)'),
     ('log_pattern_counts', 'distributed',
      'per-service pattern deltas written with the rows: colocated like log_rollup'),
+    ('log_pattern_counts_10m', 'distributed',
+     'per-service pattern counts per 10 minutes, folded from log_pattern_counts by compact_patterns(): colocated with '
+     'it (compaction and top_patterns() per service), as log_rollup_minute with log_rollup'),
     ('log_patterns', 'distributed',
      'per-service pattern catalogue, upserted by the writers and joined with log_pattern_counts and logs by service: '
      'colocated'),

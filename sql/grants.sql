@@ -23,7 +23,8 @@ GRANT SELECT ON logmon_settings, rollup_state TO logmon_ingest;  -- rollup_state
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO logmon_reader, logmon_detector;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON incidents, incident_events, notification_outbox, notification_deliveries, alert_state,
-    detector_heartbeat, log_rollup, log_rollup_minute, log_pattern_counts, log_patterns TO logmon_detector;
+    detector_heartbeat, log_rollup, log_rollup_minute, log_pattern_counts, log_pattern_counts_10m, log_patterns
+    TO logmon_detector;
 GRANT UPDATE ON rollup_state TO logmon_detector;
 
 -- Functions that run with their owner's rights must not resolve names through the caller's
@@ -52,6 +53,8 @@ REVOKE EXECUTE ON FUNCTION acknowledge_incident(bigint, text), resolve_incident(
 GRANT EXECUTE ON FUNCTION acknowledge_incident(bigint, text), resolve_incident(bigint, text) TO logmon_operator, logmon_detector;
 
 REVOKE EXECUTE ON FUNCTION rebuild_rollup(timestamptz, timestamptz) FROM PUBLIC;
+-- rewrites the 10-minute pattern counts: only through maintain_partitions() and rebuild_rollup()
+REVOKE EXECUTE ON FUNCTION refold_pattern_counts(timestamptz, timestamptz) FROM PUBLIC;
 
 -- Silences: operators create and expire them (the collector's POST/DELETE /silences); the detector
 -- holds and releases notifications in claim_notifications().

@@ -9,6 +9,7 @@
 \ir logs_rollup_trigger.sql
 \ir compact_rollup.sql
 \ir record_patterns.sql
+\ir refold_pattern_counts.sql
 \ir window_stats.sql
 \ir service_stats.sql
 \ir service_timeseries.sql

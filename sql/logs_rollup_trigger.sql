@@ -155,6 +155,7 @@ BEGIN
     DELETE FROM log_rollup;
     DELETE FROM log_rollup_minute;
     DELETE FROM log_pattern_counts;
+    DELETE FROM log_pattern_counts_10m;
     RETURN NULL;
 END $$;
 

@@ -28,7 +28,15 @@ BEGIN
             EXECUTE format('DROP TABLE %I', p.name);
             DELETE FROM log_rollup WHERE bucket < p.upper_bound;
             DELETE FROM log_rollup_minute WHERE bucket < p.upper_bound;
+            -- pattern counts: compaction held off (its lock), so that no delta of a dropped minute
+            -- is folded meanwhile; both levels go below the bound, and a 10-minute bucket the
+            -- bound splits (never, with partitions on whole hours) is recomputed from its minutes
+            PERFORM pg_advisory_xact_lock(hashtext('logmon.compact_patterns'));
             DELETE FROM log_pattern_counts WHERE bucket < p.upper_bound;
+            DELETE FROM log_pattern_counts_10m WHERE bucket < p.upper_bound;
+            IF pattern_counts_10m_bucket(p.upper_bound) < p.upper_bound THEN
+                PERFORM refold_pattern_counts(p.upper_bound, p.upper_bound);
+            END IF;
             DELETE FROM log_patterns WHERE last_seen < p.upper_bound;
             action := 'dropped'; partition_name := p.name; RETURN NEXT;
         END IF;

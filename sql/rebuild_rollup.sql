@@ -48,7 +48,9 @@ BEGIN
     DROP TABLE rebuilt_seconds;
     -- pattern counts of the range (rows written straight into a partition carry no pattern_id:
     -- computed here, as the logs triggers do)
-    LOCK TABLE log_pattern_counts IN SHARE ROW EXCLUSIVE MODE;
+    -- compaction's lock first (the order compact_patterns() takes them in), then the tables
+    PERFORM pg_advisory_xact_lock(hashtext('logmon.compact_patterns'));
+    LOCK TABLE log_pattern_counts, log_pattern_counts_10m IN SHARE ROW EXCLUSIVE MODE;
     DELETE FROM log_pattern_counts WHERE bucket >= lo AND bucket < hi;
     WITH r AS MATERIALIZED (
         SELECT service, level, ts, message, pattern_id FROM logs WHERE ts >= lo AND ts < hi AND message IS NOT NULL
@@ -70,10 +72,13 @@ BEGIN
     ON CONFLICT (service, pattern_id) DO UPDATE
         SET first_seen = least(log_patterns.first_seen, excluded.first_seen),
             last_seen = greatest(log_patterns.last_seen, excluded.last_seen);
+    -- the 10-minute level of the buckets the range touches (its edges need not be whole buckets)
+    PERFORM refold_pattern_counts(lo, hi);
     RETURN n + m;
 END $$;
 
 COMMENT ON FUNCTION rebuild_rollup(timestamptz, timestamptz) IS
-  'Recomputes log_rollup (seconds younger than rollup_state.fine_since), log_rollup_minute and log_pattern_counts (and '
-  'catalogue rows) from the raw logs for whole minutes in [from_ts, to_ts) (exact; blocks rollup writers meanwhile). Use '
-  'after COPYing straight into a partition, or to repair. Returns rollup rows written.';
+  'Recomputes log_rollup (seconds younger than rollup_state.fine_since), log_rollup_minute, log_pattern_counts (and '
+  'catalogue rows) from the raw logs for whole minutes in [from_ts, to_ts), and log_pattern_counts_10m for the '
+  '10-minute buckets the range touches (exact; blocks rollup writers and compaction meanwhile). Use after COPYing '
+  'straight into a partition, or to repair. Returns rollup rows written.';

@@ -27,8 +27,21 @@ COMMENT ON FUNCTION record_patterns(text[], bigint[], text[], timestamptz[], big
   'Appends pattern count deltas for rows the caller COPYed in this transaction, and catalogue rows (log_patterns) for '
   'patterns new to the caller. Used by the collector; the logs triggers do the same for SQL writers.';
 
--- Folds pattern count deltas into one row per (service, pattern, level, minute), and keeps the
--- catalogue's first_seen / last_seen exact. One statement: a reader sees deltas or their sum.
+-- The 10-minute bucket of log_pattern_counts_10m holding ts (whole minutes :00, :10, ... of UTC
+-- hours, whatever the session's time zone).
+CREATE OR REPLACE FUNCTION pattern_counts_10m_bucket(ts timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN date_bin('10 minutes', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00');
+
+COMMENT ON FUNCTION pattern_counts_10m_bucket(timestamptz) IS
+  'Start of the 10 minutes (log_pattern_counts_10m.bucket) holding ts.';
+
+-- Folds pattern count deltas into the two levels readers use, in one statement (a reader sees each
+-- delta either still pending or folded into both levels, never both or neither, as compact_rollup()):
+--   * one row per (service, pattern, level, minute) again (compacted = true);
+--   * the deltas added to their (service, pattern, level, 10 minutes) row of log_pattern_counts_10m;
+-- and keeps the catalogue's first_seen / last_seen exact. Deltas committed meanwhile are left for
+-- the next call.
 CREATE OR REPLACE FUNCTION compact_patterns() RETURNS bigint
 LANGUAGE plpgsql
 SET jit = off
@@ -55,6 +68,21 @@ BEGIN
         GROUP BY 1, 2, 3, 4
         HAVING sum(x.count) <> 0
         RETURNING 1
+    ), coarse_keys AS (
+        SELECT DISTINCT d.service, d.pattern_id, d.level, pattern_counts_10m_bucket(d.bucket) AS bucket FROM deltas d
+    ), old_coarse AS (
+        DELETE FROM log_pattern_counts_10m c USING coarse_keys k
+        WHERE c.bucket = k.bucket AND c.service = k.service AND c.pattern_id = k.pattern_id AND c.level = k.level
+        RETURNING c.*
+    ), merged_coarse AS (
+        INSERT INTO log_pattern_counts_10m (service, pattern_id, level, bucket, count)
+        SELECT x.service, x.pattern_id, x.level, x.bucket, sum(x.count)
+        FROM (SELECT o.service, o.pattern_id, o.level, o.bucket, o.count FROM old_coarse o
+              UNION ALL
+              SELECT d.service, d.pattern_id, d.level, pattern_counts_10m_bucket(d.bucket), d.count FROM deltas d) x
+        GROUP BY 1, 2, 3, 4
+        HAVING sum(x.count) <> 0
+        RETURNING 1
     ), seen AS (
         UPDATE log_patterns p
         SET first_seen = least(p.first_seen, s.first), last_seen = greatest(p.last_seen, s.last)
@@ -63,10 +91,11 @@ BEGIN
         WHERE p.service = s.service AND p.pattern_id = s.pattern_id
         RETURNING 1
     )
-    SELECT count(*) INTO merged FROM merged;
+    SELECT (SELECT count(*) FROM merged) + (SELECT count(*) FROM merged_coarse) INTO merged;
     RETURN merged;
 END $$;
 
 COMMENT ON FUNCTION compact_patterns() IS
-  'Merges log_pattern_counts delta rows per (service, pattern, level, minute) and updates log_patterns.first_seen and '
-  'last_seen. Run by the detector every tick; safe at any time. Returns the rows written.';
+  'Merges log_pattern_counts delta rows per (service, pattern, level, minute), adds them to log_pattern_counts_10m in '
+  'the same statement, and updates log_patterns.first_seen and last_seen. Run by the detector every tick (and by '
+  'collectors); safe at any time, exact before and after. Returns the rows written (both levels).';
