@@ -62,6 +62,36 @@ COMMENT ON FUNCTION table_placements() IS
   'Where each logmon table lives on a Citus cluster (distributed by service, colocated with logs; a reference table; '
   'or a plain table on the coordinator) and why. distribute_tables() applies it.';
 
+-- How the writers' functions are planned. On one node append_rollup() and record_patterns() plan
+-- their INSERT ... SELECT once per connection (plan_cache_mode = force_generic_plan, set where they
+-- are defined: planning per group commit cost as much CPU as a small COPY). Citus cannot plan an
+-- INSERT ... SELECT into a distributed table without its parameters' values, and a forced generic
+-- plan fails every ingest ("could not create distributed plan"); in the default mode (auto) Citus
+-- prices such a generic plan out, so PostgreSQL keeps making custom ones. Where the citus
+-- extension is installed they are set to auto. Run by every logmon migrate (below, after the files
+-- that define them) and by distribute_tables(); changes nothing on plain PostgreSQL.
+CREATE OR REPLACE FUNCTION plan_writers()
+RETURNS text
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+        RETURN 'force_generic_plan';
+    END IF;
+    ALTER FUNCTION append_rollup(text[], timestamptz[], bigint[], bigint[], bigint[], double precision[],
+                                 double precision[], bigint[]) SET plan_cache_mode = auto;
+    ALTER FUNCTION record_patterns(text[], bigint[], text[], timestamptz[], bigint[], text[], bigint[], text[], text[],
+                                   timestamptz[]) SET plan_cache_mode = auto;
+    RETURN 'auto';
+END $$;
+
+COMMENT ON FUNCTION plan_writers() IS
+  'Where the citus extension is installed, sets plan_cache_mode = auto on append_rollup() and record_patterns() (Citus '
+  'cannot run their INSERT ... SELECT from a forced generic plan); elsewhere they keep force_generic_plan. Returns the '
+  'mode. Run by logmon migrate and distribute_tables().';
+
+DO $$ BEGIN PERFORM plan_writers(); END $$;
+
 CREATE OR REPLACE FUNCTION distribute_tables(shard_count int DEFAULT NULL)
 RETURNS TABLE (table_name text, placement text, action text)
 LANGUAGE plpgsql
@@ -83,6 +113,8 @@ BEGIN
         -- distributes a table with triggers only when told to. They fire on each shard, with
         -- the shard's transition table, and write the colocated shards of the same worker.
         PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+        -- citus may have been installed after the last migrate
+        PERFORM plan_writers();
     END IF;
     -- logs first: the others are colocated with it
     FOR t IN SELECT p.table_name, p.placement FROM table_placements() WITH ORDINALITY AS p(table_name, placement, reason, n)

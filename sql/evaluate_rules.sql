@@ -34,6 +34,11 @@ WITH wins AS (
     FROM (SELECT DISTINCT lookback, baseline FROM detection_rules r WHERE r.enabled AND r.kind = 'new_pattern') w,
          LATERAL new_error_patterns(at, w.lookback, w.baseline) n
     GROUP BY 1, 2, 3
+), edges AS MATERIALIZED (
+    -- each distinct window's edges, once (window_bounds() reads rollup_state): on Citus, where
+    -- rollup_state is a reference table, a call per (service, rule) was a statement of its own each
+    SELECT w.lookback, b.lo_b, b.hi_b
+    FROM (SELECT DISTINCT lookback FROM wins) w, LATERAL window_bounds(at - w.lookback, at) b
 ), services AS (
     SELECT cur.service FROM cur UNION SELECT base.service FROM base
     UNION SELECT i.service FROM incidents i WHERE i.status <> 'resolved'
@@ -51,7 +56,7 @@ FROM effective e
 LEFT JOIN cur c ON c.lookback = e.lookback AND c.service = e.svc
 LEFT JOIN base bs ON bs.lookback = e.lookback AND bs.baseline = e.baseline AND bs.service = e.svc
 LEFT JOIN activity act ON act.lookback = e.lookback AND act.baseline = e.baseline AND act.service = e.svc
-CROSS JOIN LATERAL window_bounds(at - e.lookback, at) b
+JOIN edges b ON b.lookback = e.lookback
 CROSS JOIN LATERAL rule_verdict(
     e.kind, e.threshold, e.min_events, e.lookback, e.baseline,
     coalesce(c.total, 0), coalesce(c.errors, 0), coalesce(c.latency_count, 0), c.p95,
@@ -66,7 +71,7 @@ SELECT e.id, e.name, e.kind, e.incident_type, e.svc, e.severity, e.lookback, e.t
 FROM effective e
 LEFT JOIN cur c ON c.lookback = e.lookback AND c.service = e.svc
 LEFT JOIN novel n ON n.lookback = e.lookback AND n.baseline = e.baseline AND n.service = e.svc
-CROSS JOIN LATERAL window_bounds(at - e.lookback, at) b
+JOIN edges b ON b.lookback = e.lookback
 CROSS JOIN LATERAL new_pattern_verdict(e.threshold, e.min_events, e.lookback, n.counts, n.templates) v
 WHERE e.kind = 'new_pattern'
 $$;

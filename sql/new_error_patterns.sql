@@ -11,22 +11,44 @@
 --             so whole minutes count exactly its lines since then (up to the end of at's minute).
 -- Cheap at any volume: the catalogue's first_seen index finds the few new patterns, and only
 -- their services' lookback minutes are read.
+-- plpgsql, and each table read once by a statement that does not depend on a pattern: on Citus,
+-- where the catalogue and the counts are distributed, a SQL function's parameters cannot be
+-- planned ("parameterized queries for SQL functions referencing distributed tables are not
+-- supported", when called on its own), nor a subquery correlated with a pattern ("correlated
+-- subqueries are not supported").
 CREATE OR REPLACE FUNCTION new_error_patterns(at timestamptz, lookback interval, baseline interval)
 RETURNS TABLE (service text, pattern_id bigint, template text, example text, first_seen timestamptz, count bigint)
-LANGUAGE sql STABLE ROWS 5
+LANGUAGE plpgsql STABLE ROWS 5
 AS $$
-    SELECT p.service, p.pattern_id, p.template, p.example, p.first_seen, c.n
-    FROM log_patterns p
-    CROSS JOIN LATERAL (
-        SELECT sum(k.count)::bigint AS n
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH candidates AS (
+        SELECT p.service, p.pattern_id, p.template, p.example, p.first_seen
+        FROM log_patterns p
+        WHERE p.first_seen > new_error_patterns.at - new_error_patterns.lookback AND p.first_seen <= new_error_patterns.at
+    ), learned AS (
+        -- services whose first pattern is older than lookback + baseline
+        SELECT h.service
+        FROM log_patterns h
+        WHERE h.service IN (SELECT c.service FROM candidates c)
+        GROUP BY h.service
+        HAVING min(h.first_seen) <= new_error_patterns.at - new_error_patterns.lookback - new_error_patterns.baseline
+    ), counted AS (
+        SELECT k.service, k.pattern_id, sum(k.count)::bigint AS n
         FROM log_pattern_counts k
-        WHERE k.service = p.service AND k.pattern_id = p.pattern_id AND k.level IN ('ERROR', 'FATAL')
-          AND k.bucket >= date_trunc('minute', at - lookback) AND k.bucket <= at
-    ) c
-    WHERE p.first_seen > at - lookback AND p.first_seen <= at
-      AND c.n > 0
-      AND (SELECT min(h.first_seen) FROM log_patterns h WHERE h.service = p.service) <= at - lookback - baseline
-$$;
+        JOIN candidates c ON c.service = k.service AND c.pattern_id = k.pattern_id
+        WHERE k.level IN ('ERROR', 'FATAL')
+          AND k.bucket >= date_trunc('minute', new_error_patterns.at - new_error_patterns.lookback)
+          AND k.bucket <= new_error_patterns.at
+        GROUP BY k.service, k.pattern_id
+    )
+    SELECT c.service, c.pattern_id, c.template, c.example, c.first_seen, n.n
+    FROM candidates c
+    JOIN learned l ON l.service = c.service
+    JOIN counted n ON n.service = c.service AND n.pattern_id = c.pattern_id
+    WHERE n.n > 0;
+END $$;
 
 COMMENT ON FUNCTION new_error_patterns(timestamptz, interval, interval) IS
   'ERROR/FATAL patterns first seen for their service inside (at - lookback, at], with their ERROR/FATAL lines there '

@@ -8,6 +8,8 @@ RETURNS void
 -- plpgsql, not sql: Citus cannot plan a SQL function's statements on distributed tables when
 -- they use the function's parameters; and a SQL function plans its statements on every call,
 -- while this one runs once per group commit: PL/pgSQL with generic plans plans once per connection.
+-- Where the citus extension is installed, plan_writers() (sql/distribute_tables.sql) sets auto
+-- instead: Citus cannot run this INSERT ... SELECT from a generic plan.
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 AS $$

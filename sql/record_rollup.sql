@@ -20,6 +20,8 @@ COMMENT ON FUNCTION rollup_bucket(timestamptz) IS
 -- It runs once per group commit, so its plan is made once per connection (a generic plan: the
 -- statement is the same whatever the arrays hold); planning it per call cost about as much
 -- database CPU as the COPY of a 100-row batch.
+-- Where the citus extension is installed, plan_writers() (sql/distribute_tables.sql) sets auto
+-- instead: Citus cannot run this INSERT ... SELECT from a generic plan.
 CREATE OR REPLACE FUNCTION append_rollup(
     services text[], buckets timestamptz[], totals bigint[], errors bigint[],
     latency_counts bigint[], latency_sums double precision[], latency_maxes double precision[], hists bigint[])

@@ -29,7 +29,9 @@ RETURNS TABLE (service text, incident_type text, at timestamptz,
                -- the rule that speaks when one is open
                open_rule_ord bigint, open_rule_id bigint, open_rule_name text, open_severity text,
                open_observed double precision, open_resolve_after interval)
-LANGUAGE sql STABLE
+-- plpgsql rather than sql: Citus cannot plan a SQL function's statements on distributed tables
+-- when they use the function's parameters ("could not create distributed plan").
+LANGUAGE plpgsql STABLE
 SET jit = off
 -- A week's series (100k rows) is sorted in memory. The joins are equalities on materialized rows
 -- the planner cannot estimate: hashing them is right. The series is grouped by (service, bucket)
@@ -38,6 +40,9 @@ SET work_mem = '128MB'
 SET enable_mergejoin = off
 SET enable_hashagg = off
 AS $$
+#variable_conflict use_column
+BEGIN
+RETURN QUERY
 WITH rs AS (
     SELECT u.*, u.ordinality AS ord,
            floor(extract(epoch FROM u.lookback) / extract(epoch FROM replay_breaches.res))::int AS o_l,
@@ -260,8 +265,8 @@ SELECT l.service, l.incident_type, l.at,
        min(l.severity) FILTER (WHERE l.if_open), min(l.observed) FILTER (WHERE l.if_open),
        min(l.resolve_after) FILTER (WHERE l.if_open)
 FROM leads l
-GROUP BY l.service, l.incident_type, l.at
-$$;
+GROUP BY l.service, l.incident_type, l.at;
+END $$;
 
 COMMENT ON FUNCTION replay_breaches(timestamptz, timestamptz, interval, interval, detection_rules[]) IS
   'The breaching steps of a replay from first_at to last_at every step, read at resolution res (1 second or 1 minute) '

@@ -1,7 +1,8 @@
 //! The same answers from one PostgreSQL and from a Citus cluster. One scenario writes a fixed data
 //! set through every write path (the collector's JSON and OTLP endpoints; SQL INSERT, COPY,
 //! UPDATE and DELETE through `logs`) and asks every read and detection path (windows, rules,
-//! a detection walk that opens and resolves incidents, patterns, search with its cursors, an
+//! a detection walk that opens and resolves incidents, replays of the rules with backtest_rules(),
+//! replay_new_patterns() and POST /rules/backtest, patterns, search with its cursors, an
 //! incident's lines and context, time series, the HTTP reads). Times are relative to the
 //! scenario's anchor, so two runs, on two databases, at two moments, give the same document.
 //!
@@ -56,9 +57,13 @@ fn collector_row(c: Clock, s: i64, i: i64, k: usize) -> Value {
     let minute = s / 60;
     let burst = service == "feed-service" && (6..9).contains(&minute);
     let slow = service == "db-service" && (11..13).contains(&minute);
+    // a message search has never logged, at ERROR, in its 13th minute: a new error pattern
+    let quota = service == "search" && minute == 12 && n % 60 == 11;
     let error = if burst { n % 2 == 0 } else { n % 50 == 7 };
     let latency = (20 + (n * 37) % 200) * if slow { 10 } else { 1 };
-    let (level, status, message) = if error {
+    let (level, status, message) = if quota {
+        ("ERROR", 507, format!("disk quota exceeded on volume v{}", n % 5))
+    } else if error {
         if n % 3 == 0 {
             ("ERROR", 503, format!("connection to db-{} refused", n % 4))
         } else {
@@ -324,11 +329,122 @@ fn summary(lines: &[Value]) -> Value {
     json!({"lines": lines.len(), "md5": digest, "first": lines.iter().take(5).collect::<Vec<_>>()})
 }
 
+/// What-if rules for the replays: an escalation (HIGH, then CRITICAL at more errors), a per-service
+/// override with a pending_for, shorter baselines, and a new_pattern rule that learns a service in
+/// 5 minutes, as the one scenario() adds to the stored rules (NEW_ERROR_PATTERN needs 20, longer
+/// than the data). Intervals in seconds, as POST /rules/backtest takes them.
+fn what_if_rules() -> Value {
+    json!([
+        {"name": "ERROR_SPIKE", "kind": "error_count", "incident_type": "ERROR_SPIKE", "lookback": 300, "baseline": 600,
+         "threshold": 200, "severity": "HIGH"},
+        {"name": "ERROR_SPIKE_CRITICAL", "kind": "error_count", "incident_type": "ERROR_SPIKE", "lookback": 300,
+         "baseline": 600, "threshold": 600, "severity": "CRITICAL", "resolve_after": 30},
+        {"name": "ERROR_SPIKE", "kind": "error_count", "incident_type": "ERROR_SPIKE", "service": "billing", "lookback": 60,
+         "baseline": 600, "threshold": 100, "severity": "MED", "pending_for": 20},
+        {"name": "LATENCY_SPIKE", "kind": "latency_p95", "incident_type": "LATENCY_SPIKE", "lookback": 120, "baseline": 600,
+         "threshold": 800, "min_events": 50, "severity": "MED"},
+        {"name": "NO_DATA", "kind": "no_data", "incident_type": "NO_DATA", "lookback": 60, "baseline": 600, "threshold": 0.5,
+         "min_events": 100, "severity": "HIGH", "resolve_after": 30},
+        {"name": "NEW_ERROR_PATTERN_FAST", "kind": "new_pattern", "incident_type": "NEW_ERROR_PATTERN", "lookback": 120,
+         "baseline": 300, "threshold": 5, "severity": "LOW"}
+    ])
+}
+
+/// An RFC 3339 time of an answer as seconds from the anchor (null stays null).
+fn relative(c: Clock, v: &Value) -> Value {
+    match v.as_str() {
+        Some(s) => {
+            let t = DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+            json!((t - c.anchor).num_microseconds().unwrap() as f64 / 1e6)
+        }
+        None => v.clone(),
+    }
+}
+
+/// The replays (backtest_rules(), replay_new_patterns(), POST /rules/backtest): a week at 1-minute
+/// steps and the last hour at 1-second steps with the stored rules, the last hour at 1 and 5
+/// seconds with what_if_rules(), and its new patterns at both resolutions. The
+/// week starts where the retention does at the moment of the run (backtest_period() holds it
+/// there), so only what depends on the data enters the document: the incidents, the steps at
+/// which new patterns breach, and the period's last step.
+async fn replays(
+    c: Clock,
+    app: &Proc,
+    db: &Client,
+    doc: &mut BTreeMap<String, Value>,
+    timings: &mut BTreeMap<&'static str, f64>,
+) {
+    let a = &c.anchor;
+    let what_if = what_if_rules();
+    let week = -7.0 * 86400.0;
+    let cases: [(&'static str, f64, &str, Option<&Value>); 4] = [
+        ("backtest_rules(week, 1 minute)", week, "1 minute", None),
+        ("backtest_rules(last hour, 1 second)", -3600.0, "1 second", None),
+        ("backtest_rules(what-if, last hour, 1 second)", -3600.0, "1 second", Some(&what_if)),
+        ("backtest_rules(what-if, last hour, 5 seconds)", -3600.0, "5 seconds", Some(&what_if)),
+    ];
+    for (name, since, step, rules) in cases {
+        let started = Instant::now();
+        let found = rows(
+            db,
+            "SELECT jsonb_build_object('service', service, 'type', incident_type, 'severity', severity,
+                                       'opened', extract(epoch FROM opened_at - $1), 'resolved', extract(epoch FROM resolved_at - $1),
+                                       'rule_id', rule_id, 'rule', rule_name, 'observed', round(observed::numeric, 4),
+                                       'peak', round(peak::numeric, 4), 'threshold', threshold)
+             FROM backtest_rules($2, $1, $3::text::interval, $4) ORDER BY opened_at, service, incident_type",
+            &[a, &c.at(since), &step, &rules],
+        )
+        .await;
+        timings.insert(name, started.elapsed().as_secs_f64() * 1000.0);
+        doc.insert(name.into(), found);
+    }
+    let cases: [(&str, f64, &str, Option<&Value>); 3] = [
+        ("replay_new_patterns(last hour, 1 second)", -3600.0, "1 second", None),
+        ("replay_new_patterns(what-if, week, 1 minute)", week, "1 minute", Some(&what_if)),
+        ("replay_new_patterns(what-if, last hour, 1 second)", -3600.0, "1 second", Some(&what_if)),
+    ];
+    for (name, since, step, rules) in cases {
+        let found = rows(
+            db,
+            "SELECT jsonb_build_object('service', n.service, 'type', n.incident_type, 'at', extract(epoch FROM n.at - $1),
+                                       'ord', n.ord, 'rule_id', n.rule_id, 'rule', n.rule_name, 'severity', n.severity,
+                                       'threshold', n.threshold, 'observed', n.observed)
+             FROM backtest_period($2, $1, $3::text::interval, $4) p,
+                  replay_new_patterns(p.first_at, p.last_at, p.every,
+                                      CASE WHEN $4::jsonb IS NULL THEN (SELECT array_agg(r ORDER BY r.id) FROM detection_rules r)
+                                           ELSE (SELECT array_agg(r) FROM check_rules($4) r) END) n
+             ORDER BY n.service, n.at, n.ord",
+            &[a, &c.at(since), &step, &rules],
+        )
+        .await;
+        doc.insert(name.into(), found);
+    }
+    // over HTTP, the what-if rules every 5 seconds (the API's read-only transaction)
+    let rfc = |t: f64| c.at(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let name = "POST /rules/backtest (what-if, last hour, 5 seconds)";
+    let body = json!({"since": rfc(-3600.0), "until": rfc(0.0), "step": 5, "rules": what_if});
+    let started = Instant::now();
+    let r = http().post(app.url("/rules/backtest")).json(&body).send().await.unwrap();
+    let status = r.status();
+    let mut v: Value = r.json().await.unwrap();
+    timings.insert(name, started.elapsed().as_secs_f64() * 1000.0);
+    assert_eq!(status, 200, "{name}: {v}");
+    for k in ["first_step", "last_step"] {
+        v["period"][k] = relative(c, &v["period"][k]);
+    }
+    for i in v["incidents"].as_array_mut().unwrap() {
+        for k in ["opened_at", "resolved_at"] {
+            i[k] = relative(c, &i[k]);
+        }
+    }
+    doc.insert(name.into(), v);
+}
+
 /// The answers of every read and detection path, times relative to the anchor.
 async fn ask(c: Clock, app: &Proc, db: &Client) -> BTreeMap<String, Value> {
     let a = &c.anchor;
     let mut doc = BTreeMap::new();
-    let mut timings = BTreeMap::new();
+    let mut timings: BTreeMap<&'static str, f64> = BTreeMap::new();
 
     for (lo, hi) in windows() {
         let hi_ts = hi.map(|h| c.at(h));
@@ -432,6 +548,8 @@ async fn ask(c: Clock, app: &Proc, db: &Client) -> BTreeMap<String, Value> {
             .await,
         );
     }
+
+    replays(c, app, db, &mut doc, &mut timings).await;
 
     doc.insert(
         "top_patterns(all, 16 min)".into(),
@@ -581,6 +699,15 @@ async fn scenario(url: &str) -> BTreeMap<String, Value> {
     assert_rollup_is_raw(c, &db, "compacted").await;
     // partition upkeep (on Citus: partitions made distributed, dropped with their shards)
     db.query("SELECT * FROM maintain_partitions()", &[]).await.unwrap();
+    // a new_pattern rule that learns a service in 5 minutes: the stored NEW_ERROR_PATTERN needs 20,
+    // longer than the data, so without it live detection would never judge a new pattern
+    db.execute(
+        "INSERT INTO detection_rules (name, kind, incident_type, lookback, baseline, threshold, severity)
+         VALUES ('NEW_ERROR_PATTERN_FAST', 'new_pattern', 'NEW_ERROR_PATTERN', '2 minutes', '5 minutes', 5, 'LOW')",
+        &[],
+    )
+    .await
+    .unwrap();
     ask(c, &app, &db).await
 }
 
@@ -597,12 +724,62 @@ async fn every_read_and_detection_path_answers_what_the_raw_rows_say() {
         .collect();
     assert!(opened.contains(&("feed-service", "ERROR_SPIKE")), "the error burst opens an incident: {opened:?}");
     assert!(opened.contains(&("db-service", "LATENCY_SPIKE")), "the slow minutes open an incident: {opened:?}");
+    assert!(opened.contains(&("search", "NEW_ERROR_PATTERN")), "the new error opens an incident: {opened:?}");
     for i in doc["incidents"].as_array().unwrap() {
         assert_eq!(i["status"], "resolved", "every incident resolves after its failure: {i}");
     }
     let ties = &doc["search: one instant, 40 services"];
     assert_eq!(ties["lines"], 40, "lines of one instant are each paged once: {ties}");
     assert_eq!(doc["search: SQL-loaded lines"]["lines"], 1100, "INSERT and COPY through logs are searchable");
+
+    // the replays find the failures the detection walk found, and what the what-if rules were made for
+    let replayed = |key: &str| -> Vec<(String, String, String, String)> {
+        let s = |v: &Value| v.as_str().unwrap().to_string();
+        doc[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (s(&i["service"]), s(&i["type"]), s(&i["severity"]), s(&i["rule"])))
+            .collect()
+    };
+    for key in ["backtest_rules(week, 1 minute)", "backtest_rules(last hour, 1 second)"] {
+        let found: Vec<(String, String)> = replayed(key).into_iter().map(|f| (f.0, f.1)).collect();
+        for failure in [("feed-service", "ERROR_SPIKE"), ("db-service", "LATENCY_SPIKE")] {
+            assert!(found.contains(&(failure.0.into(), failure.1.into())), "{key} finds {failure:?}: {found:?}");
+        }
+    }
+    let what_if = replayed("backtest_rules(what-if, last hour, 1 second)");
+    for expected in [
+        ("feed-service", "ERROR_SPIKE", "CRITICAL", "ERROR_SPIKE"), // opened at HIGH, escalated
+        ("billing", "ERROR_SPIKE", "MED", "ERROR_SPIKE"),           // the per-service override
+        ("search", "NEW_ERROR_PATTERN", "LOW", "NEW_ERROR_PATTERN_FAST"),
+    ] {
+        let e = (expected.0.to_string(), expected.1.to_string(), expected.2.to_string(), expected.3.to_string());
+        assert!(what_if.contains(&e), "the what-if replay finds {expected:?}: {what_if:?}");
+    }
+    let new_steps = doc["replay_new_patterns(what-if, last hour, 1 second)"].as_array().unwrap();
+    assert!(!new_steps.is_empty(), "the what-if new_pattern rule breaches at some steps");
+    assert!(new_steps.iter().all(|n| n["service"] == "search"), "only search logged a new error: {new_steps:?}");
+    let stored: Vec<&Value> = doc["replay_new_patterns(last hour, 1 second)"].as_array().unwrap().iter().collect();
+    assert!(
+        !stored.is_empty() && stored.iter().all(|n| n["rule"] == "NEW_ERROR_PATTERN_FAST"),
+        "of the stored rules, the fast-learning one finds the new pattern, NEW_ERROR_PATTERN is still learning: {stored:?}"
+    );
+    // over HTTP, the same replay as in SQL
+    let opened = |v: &Value, keys: [&str; 5]| -> Vec<Value> {
+        v.as_array().unwrap().iter().map(|i| json!(keys.map(|k| i[k].clone()))).collect()
+    };
+    assert_eq!(
+        opened(
+            &doc["POST /rules/backtest (what-if, last hour, 5 seconds)"]["incidents"],
+            ["service", "incident_type", "severity", "opened_at", "resolved_at"]
+        ),
+        opened(
+            &doc["backtest_rules(what-if, last hour, 5 seconds)"],
+            ["service", "type", "severity", "opened", "resolved"]
+        ),
+        "POST /rules/backtest answers what backtest_rules() answers"
+    );
 }
 
 #[tokio::test]

@@ -84,6 +84,22 @@ async fn migrate_distribute_on_plain_postgresql_says_so_and_changes_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(before, after);
+    // the writers keep plans made once per connection (only Citus needs them made per call)
+    let modes: Vec<String> = c
+        .query(
+            "SELECT proname || ': ' || array_to_string(proconfig, ', ') FROM pg_proc
+              WHERE proname IN ('append_rollup', 'record_patterns') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        modes,
+        ["append_rollup: plan_cache_mode=force_generic_plan", "record_patterns: plan_cache_mode=force_generic_plan"]
+    );
 }
 
 #[tokio::test]
