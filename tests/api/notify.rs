@@ -529,6 +529,41 @@ async fn notifications_survive_a_database_restart_nothing_lost_nothing_doubled()
     assert_eq!(accepted, written, "every notification accepted exactly once");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_arrives_while_the_database_is_down_is_recorded_when_it_is_back_not_sent_again() {
+    let pg = std::sync::Arc::new(PrivateCluster::start());
+    let url = pg.migrated_url();
+    open_incident(&connect(&url).await, "a").await;
+    // The receiver takes the database down before it answers its first request: the detector
+    // holds a 200 it cannot record. Sending it again would page twice; it must wait for the
+    // database and record it (the lease keeps the delivery its own for a minute meanwhile).
+    let down = pg.clone();
+    let rx = Receiver::start(move |_, n| {
+        if n == 0 {
+            down.stop();
+        }
+        (200, None)
+    })
+    .await;
+    let _detector =
+        spawn(&["detector", "--database-url", &url, "--interval", "0.2", "--webhook-url", &rx.url("/hook")]);
+    rx.wait_until("the first delivery", |r| !r.received("/hook").is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    pg.restart();
+
+    let c = connect(&url).await;
+    poll_sql(
+        &c,
+        "SELECT count(*)::text FROM notification_deliveries WHERE status = 'delivered' AND attempts = 1",
+        "the first answer recorded",
+        |n| n != "0",
+    )
+    .await;
+    let first = rx.received("/hook")[0].key.clone().unwrap();
+    let times = rx.received("/hook").iter().filter(|r| r.key.as_deref() == Some(first.as_str())).count();
+    assert_eq!(times, 1, "the notification the receiver accepted was not sent again");
+}
+
 #[tokio::test]
 async fn deliveries_to_a_target_removed_from_the_configuration_fail_instead_of_waiting_forever() {
     let db = fresh_db().await;
