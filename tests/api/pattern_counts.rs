@@ -13,7 +13,7 @@ use crate::helpers::*;
 /// (service, pattern, level, bucket) rows of each level that disagree with the raw rows:
 /// (minutes, 10-minute buckets); (0, 0) = exact. The 10-minute level is its merged rows plus the
 /// deltas still pending, bucketed here on whole minutes :00, :10, ... of UTC hours.
-async fn disagreements(c: &Client) -> (i64, i64) {
+pub async fn disagreements(c: &Client) -> (i64, i64) {
     let r = c
         .query_one(
             "WITH raw AS (SELECT service, coalesce(pattern_id, log_pattern_id(message)) AS pattern_id, level, ts

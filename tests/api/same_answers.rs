@@ -222,41 +222,14 @@ async fn assert_rollup_is_raw(c: Clock, db: &Client, when: &str) {
         .unwrap()
         .get(0);
     assert_eq!(diff, 0, "{when}: the latency histograms differ from the raw rows in {diff} (service, bucket)");
-    let diff: i64 = db
-        .query_one(
-            "WITH raw AS (SELECT service, coalesce(pattern_id, log_pattern_id(message)) AS p, level,
-                                 date_trunc('minute', ts) AS bucket, count(*) AS n
-                          FROM logs WHERE message IS NOT NULL GROUP BY 1, 2, 3, 4),
-                  pc AS (SELECT service, pattern_id AS p, level, bucket, sum(count) AS n FROM log_pattern_counts
-                         GROUP BY 1, 2, 3, 4 HAVING sum(count) <> 0)
-             SELECT count(*) FROM raw FULL JOIN pc USING (service, p, level, bucket) WHERE raw.n IS DISTINCT FROM pc.n",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(diff, 0, "{when}: pattern counts differ from the raw rows in {diff} (service, pattern, level, minute)");
-    let diff: i64 = db
-        .query_one(
-            "WITH raw AS (SELECT service, coalesce(pattern_id, log_pattern_id(message)) AS p, level,
-                                 date_bin('10 minutes', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, count(*) AS n
-                          FROM logs WHERE message IS NOT NULL GROUP BY 1, 2, 3, 4),
-                  pc AS (SELECT service, p, level, bucket, sum(count) AS n
-                         FROM (SELECT service, pattern_id AS p, level, bucket, count FROM log_pattern_counts_10m
-                               UNION ALL
-                               SELECT service, pattern_id, level,
-                                      date_bin('10 minutes', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00'), count
-                               FROM log_pattern_counts WHERE NOT compacted) x
-                         GROUP BY 1, 2, 3, 4 HAVING sum(count) <> 0)
-             SELECT count(*) FROM raw FULL JOIN pc USING (service, p, level, bucket) WHERE raw.n IS DISTINCT FROM pc.n",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let (minutes, tens) = crate::pattern_counts::disagreements(db).await;
     assert_eq!(
-        diff, 0,
-        "{when}: 10-minute pattern counts (and pending deltas) differ from the raw rows in {diff} rows"
+        minutes, 0,
+        "{when}: pattern counts differ from the raw rows in {minutes} (service, pattern, level, minute)"
+    );
+    assert_eq!(
+        tens, 0,
+        "{when}: 10-minute pattern counts (and pending deltas) differ from the raw rows in {tens} rows"
     );
     for (lo, hi) in windows() {
         let diff: i64 = db
