@@ -218,7 +218,7 @@ bench_detect() {
     printf '   %-8s detect_incidents() tick: p50 %s ms  p99 %s ms  (p50 ratio to in-order: %s)\n' "$case" \
       "$(json_field "$t" p50_ms)" "$(json_field "$t" p99_ms)" "$(python3 -c "print(f'{$(json_field "$t" p50_ms) / $base:.2f}')")"
   done
-  echo "   (ordered: time-ordered, compacted; late: 10% up to 1 h late, compacted; copy: random order by a plain \\copy, not compacted)"
+  echo "   (ordered: time-ordered, compacted; late: 10% up to 1 h late, compacted; copy: random order by a plain \\copy, not compacted; each then a last minute written by SQL)"
 }
 
 bench_stats() {
@@ -256,7 +256,7 @@ PY
     [ -z "$base" ] && base=$p50
     printf '   %-8s %s  (p50 ratio to in-order: %s)\n' "$case" "$r" "$(python3 -c "print(f'{$p50 / $base:.2f}')")"
   done
-  echo "   (ordered: time-ordered, compacted; late: 10% up to 1 h late, compacted; copy: random order by a plain \\copy, not compacted)"
+  echo "   (ordered: time-ordered, compacted; late: 10% up to 1 h late, compacted; copy: random order by a plain \\copy, not compacted; each then a last minute written by SQL)"
 }
 
 bench_search() {
