@@ -281,3 +281,38 @@ async fn a_bulk_sql_write_leaves_no_pending_deltas_after_the_next_detection_tick
     assert_eq!(few, 10, "below the threshold the tick leaves compaction to its usual schedule");
     assert_exact(&mut c).await;
 }
+
+#[tokio::test]
+async fn a_large_fold_leaves_the_rollup_analysed_a_collectors_second_leaves_it_to_autovacuum() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    // autovacuum must not be the one that analyses the tables here
+    c.batch_execute(
+        "ALTER TABLE log_rollup SET (autovacuum_enabled = false);
+         ALTER TABLE log_rollup_minute SET (autovacuum_enabled = false);",
+    )
+    .await
+    .unwrap();
+    let analysed = "SELECT count(DISTINCT tablename) FROM pg_stats
+                     WHERE tablename IN ('log_rollup', 'log_rollup_minute') AND attname = 'bucket'";
+
+    c.batch_execute("INSERT INTO logs (ts, service, level) SELECT now() - g * interval '1 second', 'svc-0', 'INFO' FROM generate_series(1, 10) g")
+        .await
+        .unwrap();
+    c.query_one("SELECT compact_rollup()", &[]).await.unwrap();
+    let after_small: i64 = c.query_one(analysed, &[]).await.unwrap().get(0);
+    assert_eq!(after_small, 0, "a fold of a few rows must not run ANALYZE");
+
+    // a bulk write by SQL: one delta per (service, second), 21,600 of them
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level, latency_ms)
+         SELECT now() - (g % 7200) * interval '1 second' - interval '0.5 seconds', 'svc-' || (g % 3), 'INFO', g % 700
+         FROM generate_series(1, 21600) g",
+    )
+    .await
+    .unwrap();
+    let merged: i64 = c.query_one("SELECT compact_rollup()", &[]).await.unwrap().get(0);
+    assert!(merged >= 5000, "the fold wrote {merged} rows");
+    let after_large: i64 = c.query_one(analysed, &[]).await.unwrap().get(0);
+    assert_eq!(after_large, 2, "both rollup levels have statistics right after a large fold");
+}
