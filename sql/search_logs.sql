@@ -6,7 +6,11 @@
 --     hold about twice `lim` candidate lines, each next one is 4x wider, and the walk stops when
 --     `lim` lines are found, the window is done, or logmon_settings.search_budget is spent: then
 --     a last line with a NULL level carries the cursor to continue from (the way Loki splits a
---     query into time slices).
+--     query into time slices). Each slice starts where the rollup says the next candidate row
+--     is, so a stretch where the services sent nothing (one that went silent, a gap in a
+--     backfill) costs one probe of the rollup instead of raw scans of ever wider slices over
+--     nothing (at 100M rows a day: 100 lines of a service silent for the last 8 minutes took
+--     17 ms, 5 slices).
 -- Lines are ordered by (ts, service, partition, tuple): a cursor is a position in that order, so
 -- pages neither repeat nor skip lines while new logs arrive (they arrive after `until`). service
 -- is part of the order because (partition, tuple) alone is unique on one node only: on Citus,
@@ -66,6 +70,8 @@ DECLARE
     filters text;
     order_by text;
     query text;
+    next_edge text;
+    t timestamptz;
 BEGIN
     -- parameters, refused with the name of the one at fault (22023, COLUMN = its name)
     IF lim IS NULL OR lim < 1 OR lim > 1000 THEN
@@ -179,9 +185,40 @@ BEGIN
       AND (svc IS NULL OR m.service = ANY (svc));
     width := make_interval(secs => greatest(1, least(3600, 2 * lim / greatest(coalesce(rate, 0), 0.001))));
     need := lim;
+    -- Where the next candidate row can be, from the rollup (exact: it holds every committed row):
+    -- newest first, the end of the newest second before $1 with rows of the services (or of the
+    -- newest minute, before rollup_state.fine_since where only minutes are kept); oldest first,
+    -- the start of the oldest one at or after $1. NULL: there is none.
+    next_edge := format(
+        CASE WHEN newest_first THEN
+            'SELECT least($1, greatest((SELECT max(r.bucket) + interval ''1 second'' FROM log_rollup r
+                                         WHERE r.bucket < $1 AND r.bucket >= date_trunc(''second'', $2) AND %1$s),
+                                        (SELECT max(r.bucket) + interval ''1 minute'' FROM log_rollup_minute r, rollup_state f
+                                         WHERE r.bucket < least($1, f.fine_since) AND r.bucket >= date_trunc(''minute'', $2) AND %1$s)))'
+        ELSE
+            'SELECT greatest($1, least((SELECT min(r.bucket) FROM log_rollup r
+                                         WHERE r.bucket >= date_trunc(''second'', $1) AND r.bucket < $2 AND %1$s),
+                                        (SELECT min(r.bucket) FROM log_rollup_minute r, rollup_state f
+                                         WHERE r.bucket >= date_trunc(''minute'', $1) AND r.bucket < least($2, f.fine_since) AND %1$s)))'
+        END,
+        concat_ws(' AND ',
+            CASE WHEN cardinality(svc) = 1 THEN format('r.service = %L', svc[1])
+                 WHEN svc IS NOT NULL THEN format('r.service = ANY (%L::text[])', svc) END,
+            CASE WHEN errors_only THEN 'r.errors > 0' END,
+            'true'));
     IF newest_first THEN b := hi; ELSE a := lo; END IF;
     LOOP
-        IF newest_first THEN a := greatest(lo, b - width); ELSE b := least(hi, a + width); END IF;
+        IF newest_first THEN
+            EXECUTE next_edge INTO t USING b, lo;
+            EXIT WHEN t IS NULL;
+            b := t;
+            a := greatest(lo, b - width);
+        ELSE
+            EXECUTE next_edge INTO t USING a, hi;
+            EXIT WHEN t IS NULL;
+            a := t;
+            b := least(hi, a + width);
+        END IF;
         RETURN QUERY EXECUTE query USING a, b, need;
         GET DIAGNOSTICS n = ROW_COUNT;
         need := need - n;

@@ -215,6 +215,70 @@ async fn a_search_out_of_budget_answers_what_it_found_and_a_cursor_to_continue()
 }
 
 #[tokio::test]
+async fn a_silent_stretch_costs_no_slice_the_first_one_starts_at_the_rollups_newest_row() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    // svc-a sent one line a second from 40 to 30 minutes ago, then nothing; svc-b kept sending;
+    // svc-c sent 5 hours ago only, before the rollup's fine seconds (kept 3 hours: minutes remain)
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level, message)
+         SELECT now() - interval '40 minutes' + g * interval '1 second', 'svc-a', 'INFO', 'a ' || g
+         FROM generate_series(0, 599) g;
+         INSERT INTO logs (ts, service, level, message)
+         SELECT now() - g * interval '1 second', 'svc-b', 'INFO', 'b ' || g FROM generate_series(1, 2400) g;
+         INSERT INTO logs (ts, service, level, message)
+         SELECT now() - interval '5 hours' + g * interval '1 second', 'svc-c', 'INFO', 'c ' || g
+         FROM generate_series(0, 299) g;
+         SELECT compact_rollup();",
+    )
+    .await
+    .unwrap();
+    // A budget of 1 us lets exactly one slice run: the lines come back only if that slice starts
+    // where the service's rows are, not at the end of the window (the newest 100 seconds of a
+    // window would hold none of them).
+    for (service, since, newest_first) in
+        [("svc-a", "1 hour", true), ("svc-a", "1 hour", false), ("svc-c", "6 hours", true), ("svc-c", "6 hours", false)]
+    {
+        let got: Vec<String> = c
+            .query(
+                "SELECT message FROM search_logs(service => $1, since => now() - $2::text::interval, lim => 20,
+                                                 newest_first => $3, budget => interval '1 microsecond')",
+                &[&service, &since, &newest_first],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
+            .collect();
+        let order = if newest_first { "DESC" } else { "ASC" };
+        let want: Vec<String> = c
+            .query(
+                &format!(
+                    "SELECT message FROM logs WHERE service = $1 AND ts >= now() - $2::text::interval
+                     ORDER BY ts {order} LIMIT 20"
+                ),
+                &[&service, &since],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(got, want, "{service}, last {since}, newest first: {newest_first}");
+    }
+    // nothing at all in the window: no slice, no marker
+    let none = c
+        .query(
+            "SELECT * FROM search_logs(service => 'svc-a', since => now() - interval '20 minutes',
+                                       budget => interval '1 microsecond')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "a window the rollup says is empty returns nothing: {} lines", none.len());
+}
+
+#[tokio::test]
 async fn bad_parameters_get_a_400_naming_the_parameter() {
     let db = fresh_db().await;
     let app = spawn_collector(&db.url, &[]).await;
