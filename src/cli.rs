@@ -292,8 +292,9 @@ pub struct CollectorArgs {
     #[arg(long, env = "LOGMON_LINGER_MS", default_value_t = 0)]
     pub linger_ms: u64,
     /// Milliseconds after a small commit's answers during which the next small batch waits for
-    /// those senders to send again, so that they share its transaction (0 = never).
-    #[arg(long, env = "LOGMON_FOLLOW_UP_MS", default_value_t = 2)]
+    /// those senders to send again, so that they share its transaction: fewer transactions, for a
+    /// database short of CPU (0 = never).
+    #[arg(long, env = "LOGMON_FOLLOW_UP_MS", default_value_t = 0)]
     pub follow_up_ms: u64,
     /// Largest request body in bytes, measured after decompression.
     #[arg(long, env = "LOGMON_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
