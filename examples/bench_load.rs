@@ -16,7 +16,7 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use logmon::generator::traffic::{Traffic, profiles};
 use logmon::ingest::LogRecord;
-use logmon::ingest::copy_sink::CopySink;
+use logmon::ingest::copy_sink::{CopySink, Encoded};
 use logmon::ingest::item::Item;
 use logmon::ingest::validate::{Limits, TsRange, validate_item};
 use rand::{RngExt, SeedableRng};
@@ -83,8 +83,8 @@ async fn main() {
         }
         batch.push(r);
         if batch.len() == BATCH {
-            sink.as_ref().unwrap().write(&[&batch]).await.expect("COPY");
-            batch.clear();
+            let rows = Encoded::new(std::mem::take(&mut batch)).expect("encode");
+            sink.as_ref().unwrap().write(&[&rows]).await.expect("COPY");
             // as collectors and detectors do every second: deltas never pile up
             if (i / BATCH).is_multiple_of(10) {
                 compactor.batch_execute("SELECT compact_rollup(), compact_patterns()").await.expect("compact");
@@ -94,7 +94,7 @@ async fn main() {
     if let Some(s) = sink.as_ref()
         && !batch.is_empty()
     {
-        s.write(&[&batch]).await.expect("COPY");
+        s.write(&[&Encoded::new(batch).expect("encode")]).await.expect("COPY");
     }
     if let Some(mut f) = file {
         f.flush().unwrap();

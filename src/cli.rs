@@ -291,6 +291,11 @@ pub struct CollectorArgs {
     /// Milliseconds a writer waits for more requests before committing a small batch.
     #[arg(long, env = "LOGMON_LINGER_MS", default_value_t = 0)]
     pub linger_ms: u64,
+    /// Milliseconds after a small commit's answers during which the next small batch waits for
+    /// those senders to send again, so that they share its transaction: fewer transactions, for a
+    /// database short of CPU (0 = never).
+    #[arg(long, env = "LOGMON_FOLLOW_UP_MS", default_value_t = 0)]
+    pub follow_up_ms: u64,
     /// Largest request body in bytes, measured after decompression.
     #[arg(long, env = "LOGMON_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -336,6 +341,7 @@ impl CollectorArgs {
                 max_batch_rows: self.max_batch_rows,
                 linger: Duration::from_millis(self.linger_ms),
                 parallel_min_rows: self.parallel_min_rows,
+                follow_up: Duration::from_millis(self.follow_up_ms),
             },
             limits: crate::api::ApiLimits {
                 max_body_bytes: self.max_body_bytes,

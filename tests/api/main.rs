@@ -13,6 +13,7 @@ mod e2e;
 mod early_answers;
 mod es_bulk;
 mod explorer;
+mod group_commit;
 mod health;
 mod hostile;
 mod incident_page;
