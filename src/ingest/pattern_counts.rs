@@ -26,7 +26,7 @@ impl Known {
 }
 
 /// Keyed by service first, so that a row of a service already seen allocates nothing.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct PatternDeltas {
     /// service -> (pattern, level, minute) -> count
     counts: BTreeMap<String, BTreeMap<(i64, &'static str, i64), i64>>,
@@ -43,6 +43,37 @@ impl PatternDeltas {
             let e = by_service(&mut self.new, &r.service).entry(id).or_insert_with(|| (message.to_string(), r.ts));
             if r.ts < e.1 {
                 e.1 = r.ts;
+            }
+        }
+    }
+
+    /// One request's deltas, every pattern offered as new (with its example and first ts):
+    /// computed on the request's task, so that the rows themselves need not wait in the queue.
+    pub fn of(rows: &[LogRecord]) -> PatternDeltas {
+        let (mut d, none) = (PatternDeltas::default(), Known::default());
+        for r in rows {
+            d.add(r, &none);
+        }
+        d
+    }
+
+    /// Adds a request's deltas (`of()`); its patterns in `known` are not offered again.
+    pub fn merge(&mut self, other: &PatternDeltas, known: &Known) {
+        for (service, counts) in &other.counts {
+            let mine = by_service(&mut self.counts, service);
+            for (key, n) in counts {
+                *mine.entry(*key).or_default() += n;
+            }
+        }
+        for (service, new) in &other.new {
+            for (id, (example, first)) in new {
+                if known.contains(service, *id) {
+                    continue;
+                }
+                let e = by_service(&mut self.new, service).entry(*id).or_insert_with(|| (example.clone(), *first));
+                if *first < e.1 {
+                    e.1 = *first;
+                }
             }
         }
     }
@@ -106,4 +137,47 @@ pub struct PatternColumns {
     pub new_templates: Vec<String>,
     pub new_examples: Vec<String>,
     pub new_first: Vec<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::Level;
+
+    fn row(service: &str, second: i64, pattern: i64, message: &str) -> LogRecord {
+        LogRecord {
+            ts: DateTime::<Utc>::from_timestamp(second, 0).unwrap(),
+            service: service.into(),
+            level: Level::Error,
+            status_code: None,
+            latency_ms: None,
+            message: Some(message.into()),
+            attrs: None,
+            pattern_id: Some(pattern),
+        }
+    }
+
+    #[test]
+    fn merged_requests_count_every_row_and_offer_only_patterns_the_writer_does_not_know() {
+        let mut known = Known::default();
+        PatternDeltas::of(&[row("a", 0, 7, "known one")]).remember(&mut known);
+        let requests = [
+            vec![row("a", 120, 1, "first seen here"), row("a", 130, 7, "known two")],
+            vec![row("a", 60, 1, "seen earlier, later in the batch"), row("b", 5, 1, "other service")],
+        ];
+        let mut merged = PatternDeltas::default();
+        for r in &requests {
+            merged.merge(&PatternDeltas::of(r), &known);
+        }
+        let c = merged.columns();
+        let counts: Vec<(String, i64, i64)> =
+            c.services.iter().zip(&c.ids).zip(&c.counts).map(|((s, i), n)| (s.clone(), *i, *n)).collect();
+        assert_eq!(counts, [("a".into(), 1, 1), ("a".into(), 1, 1), ("a".into(), 7, 1), ("b".into(), 1, 1)]);
+        let new: Vec<(String, i64, String, i64)> = (0..c.new_ids.len())
+            .map(|k| (c.new_services[k].clone(), c.new_ids[k], c.new_examples[k].clone(), c.new_first[k].timestamp()))
+            .collect();
+        // pattern 7 of a is known: not offered; pattern 1 of a keeps the batch's first example and
+        // its earliest ts
+        assert_eq!(new, [("a".into(), 1, "first seen here".into(), 60), ("b".into(), 1, "other service".into(), 5)]);
+    }
 }

@@ -48,6 +48,39 @@ impl Deltas {
         }
     }
 
+    /// One request's deltas, computed on the request's task.
+    pub fn of(rows: &[LogRecord]) -> Deltas {
+        let mut d = Deltas::default();
+        for r in rows {
+            d.add(r);
+        }
+        d
+    }
+
+    /// Adds another batch's deltas (a request's, to the transaction's).
+    pub fn merge(&mut self, other: &Deltas) {
+        for (service, seconds) in &other.0 {
+            let mine = match self.0.get_mut(service.as_str()) {
+                Some(s) => s,
+                None => self.0.entry(service.clone()).or_default(),
+            };
+            for (sec, o) in seconds {
+                let d = mine.entry(*sec).or_default();
+                d.total += o.total;
+                d.errors += o.errors;
+                d.latency_count += o.latency_count;
+                d.latency_sum += o.latency_sum;
+                d.latency_max = match (d.latency_max, o.latency_max) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                for (h, n) in d.hist.iter_mut().zip(o.hist.iter()) {
+                    *h += n;
+                }
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.0.values().map(BTreeMap::len).sum()
     }
@@ -96,5 +129,41 @@ mod tests {
         assert_eq!(bucket_of(799.9), 9);
         assert_eq!(bucket_of(800.0), 10);
         assert_eq!(bucket_of(1e9), 15);
+    }
+
+    fn row(service: &str, second: i64, level: super::super::Level, latency_ms: Option<f64>) -> LogRecord {
+        LogRecord {
+            ts: DateTime::<Utc>::from_timestamp(second, 0).unwrap(),
+            service: service.into(),
+            level,
+            status_code: None,
+            latency_ms,
+            message: None,
+            attrs: None,
+            pattern_id: None,
+        }
+    }
+
+    #[test]
+    fn merging_each_requests_deltas_gives_the_deltas_of_all_their_rows() {
+        use super::super::Level::{Error, Info};
+        let requests = [
+            vec![row("a", 10, Info, Some(3.0)), row("a", 10, Error, None), row("b", 11, Info, Some(900.0))],
+            vec![row("a", 10, Info, Some(7.5)), row("a", 12, Error, Some(12000.0))],
+            vec![],
+            vec![row("b", 11, Error, Some(0.5)), row("c", 10, Info, None)],
+        ];
+        let mut merged = Deltas::default();
+        for r in &requests {
+            merged.merge(&Deltas::of(r));
+        }
+        let all: Vec<LogRecord> = requests.concat();
+        let whole = Deltas::of(&all);
+        assert_eq!(merged.0, whole.0);
+        let a10 = &merged.0["a"][&10];
+        assert_eq!((a10.total, a10.errors, a10.latency_count, a10.latency_sum), (3, 1, 2, 10.5));
+        assert_eq!(a10.latency_max, Some(7.5));
+        assert_eq!(merged.0["c"][&10].latency_max, None);
+        assert_eq!(merged.len(), 4);
     }
 }
