@@ -454,7 +454,16 @@ bench_scale() {
     local t0; t0=$(date +%s)
     $HISTORY --db "$BENCH_URL" --rows "$rows" --span 86400 >/dev/null
     compact
-    echo "-- $rows rows over the last 24 h (loaded in $(( $(date +%s) - t0 )) s):"
+    local loaded=$(( $(date +%s) - t0 ))
+    # The load takes minutes (8 at 100M), so by now its newest rows are minutes old: without a
+    # last minute of logs, NO_DATA would open for all 20 services and the tick would time 20
+    # incidents' lifecycle at 100M and not at 10M, and searches would start over a silent stretch.
+    # One more minute at the size's rate, written by SQL, as a live system would have.
+    psql "$BENCH_URL" -qAtX -c "INSERT INTO logs (ts, service, level, status_code, latency_ms, message)
+        SELECT now() - (g % 60) * interval '1 second' - random() * interval '1 second', 'svc-' || lpad((g % 20)::text, 2, '0'),
+               'INFO', 200, 20 + g % 300, 'request handled'
+        FROM generate_series(1, $rows / 1440) g" -c "SELECT compact_rollup()" >/dev/null
+    echo "-- $rows rows over the last 24 h, then its last minute by SQL (loaded in $loaded s):"
     local sizes_sql="SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) || ' logs (heap + indexes), ' ||
         pg_size_pretty(pg_total_relation_size('log_rollup') + pg_total_relation_size('log_rollup_minute')) || ' rollup, ' ||
         pg_size_pretty(pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_pattern_counts_10m')
