@@ -186,18 +186,22 @@ BEGIN
     width := make_interval(secs => greatest(1, least(3600, 2 * lim / greatest(coalesce(rate, 0), 0.001))));
     need := lim;
     -- Where the next candidate row can be, from the rollup (exact: it holds every committed row):
-    -- newest first, the end of the newest second before $1 with rows of the services (or of the
-    -- newest minute, before rollup_state.fine_since where only minutes are kept); oldest first,
-    -- the start of the oldest one at or after $1. NULL: there is none.
+    -- newest first, the end of the newest bucket before $1 with rows of the services; oldest
+    -- first, the start of the oldest one that can hold rows at or after $1. NULL: there is none.
+    -- A log_rollup bucket is a second, except before rollup_state.fine_since: there late rows
+    -- leave deltas bucketed at their minute until the next fold (rollup_bucket()), so such a
+    -- bucket ends a minute later, and both probes start at the minute holding their bound.
     next_edge := format(
         CASE WHEN newest_first THEN
-            'SELECT least($1, greatest((SELECT max(r.bucket) + interval ''1 second'' FROM log_rollup r
-                                         WHERE r.bucket < $1 AND r.bucket >= date_trunc(''second'', $2) AND %1$s),
+            'SELECT least($1, greatest((SELECT max(r.bucket + CASE WHEN r.bucket < f.fine_since THEN interval ''1 minute''
+                                                                   ELSE interval ''1 second'' END)
+                                         FROM log_rollup r, rollup_state f
+                                         WHERE r.bucket < $1 AND r.bucket >= date_trunc(''minute'', $2) AND %1$s),
                                         (SELECT max(r.bucket) + interval ''1 minute'' FROM log_rollup_minute r, rollup_state f
                                          WHERE r.bucket < least($1, f.fine_since) AND r.bucket >= date_trunc(''minute'', $2) AND %1$s)))'
         ELSE
             'SELECT greatest($1, least((SELECT min(r.bucket) FROM log_rollup r
-                                         WHERE r.bucket >= date_trunc(''second'', $1) AND r.bucket < $2 AND %1$s),
+                                         WHERE r.bucket >= date_trunc(''minute'', $1) AND r.bucket < $2 AND %1$s),
                                         (SELECT min(r.bucket) FROM log_rollup_minute r, rollup_state f
                                          WHERE r.bucket >= date_trunc(''minute'', $1) AND r.bucket < least($2, f.fine_since) AND %1$s)))'
         END,

@@ -279,6 +279,45 @@ async fn a_silent_stretch_costs_no_slice_the_first_one_starts_at_the_rollups_new
 }
 
 #[tokio::test]
+async fn late_lines_still_pending_as_a_minute_delta_are_found_from_anywhere_in_their_minute() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    // compaction moves rollup_state.fine_since to 3 hours ago; rows older than that, written
+    // afterwards (a late shipper), leave one delta per (service, minute) until the next fold,
+    // bucketed at the minute's start, not at their second
+    c.batch_execute("SELECT compact_rollup()").await.unwrap();
+    c.batch_execute(
+        "INSERT INTO logs (ts, service, level, message)
+         SELECT date_trunc('minute', now() - interval '5 hours') + interval '40 seconds' + g * interval '100 milliseconds',
+                'late', 'INFO', 'late ' || g
+         FROM generate_series(0, 49) g",
+    )
+    .await
+    .unwrap();
+    let minute = "date_trunc('minute', now() - interval '5 hours')";
+    for (since, until, newest_first) in [
+        ("0 seconds", "60 seconds", true),
+        ("20 seconds", "59 seconds", true),
+        ("20 seconds", "59 seconds", false),
+        ("0 seconds", "60 seconds", false),
+    ] {
+        let n: i64 = c
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM search_logs(service => 'late', since => {minute} + interval '{since}',
+                                                      until => {minute} + interval '{until}', lim => 1000,
+                                                      newest_first => {newest_first}) WHERE level IS NOT NULL"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 50, "[{since}, {until}) of the minute, newest first: {newest_first}");
+    }
+}
+
+#[tokio::test]
 async fn bad_parameters_get_a_400_naming_the_parameter() {
     let db = fresh_db().await;
     let app = spawn_collector(&db.url, &[]).await;
