@@ -187,23 +187,29 @@ BEGIN
     need := lim;
     -- Where the next candidate row can be, from the rollup (exact: it holds every committed row):
     -- newest first, the end of the newest bucket before $1 with rows of the services; oldest
-    -- first, the start of the oldest one that can hold rows at or after $1. NULL: there is none.
+    -- first, the start of the oldest one that can hold rows at or after $1. No row: there is none
+    -- (least()/greatest() skip NULLs, so the bound is applied only to a bucket that was found).
     -- A log_rollup bucket is a second, except before rollup_state.fine_since: there late rows
     -- leave deltas bucketed at their minute until the next fold (rollup_bucket()), so such a
-    -- bucket ends a minute later, and both probes start at the minute holding their bound.
+    -- bucket ends a minute later, and both probes start at the minute holding their bound. The
+    -- newest bucket decides (before fine_since, whatever it is, nothing before it ends later than
+    -- a minute after it; from fine_since on, every minute bucket ends by fine_since): max(bucket)
+    -- alone, which one service's probe reads from the end of its (service, bucket) index.
     next_edge := format(
         CASE WHEN newest_first THEN
-            'SELECT least($1, greatest((SELECT max(r.bucket + CASE WHEN r.bucket < f.fine_since THEN interval ''1 minute''
-                                                                   ELSE interval ''1 second'' END)
-                                         FROM log_rollup r, rollup_state f
-                                         WHERE r.bucket < $1 AND r.bucket >= date_trunc(''minute'', $2) AND %1$s),
+            'SELECT least($1, e) FROM (SELECT greatest((SELECT x.m + CASE WHEN x.m < f.fine_since THEN interval ''1 minute'' ELSE interval ''1 second'' END
+                                         FROM (SELECT max(r.bucket) AS m FROM log_rollup r
+                                               WHERE r.bucket < $1 AND r.bucket >= date_trunc(''minute'', $2) AND %1$s) x,
+                                              rollup_state f),
                                         (SELECT max(r.bucket) + interval ''1 minute'' FROM log_rollup_minute r, rollup_state f
-                                         WHERE r.bucket < least($1, f.fine_since) AND r.bucket >= date_trunc(''minute'', $2) AND %1$s)))'
+                                         WHERE r.bucket < least($1, f.fine_since) AND r.bucket >= date_trunc(''minute'', $2) AND %1$s)) AS e) p
+             WHERE e IS NOT NULL'
         ELSE
-            'SELECT greatest($1, least((SELECT min(r.bucket) FROM log_rollup r
+            'SELECT greatest($1, e) FROM (SELECT least((SELECT min(r.bucket) FROM log_rollup r
                                          WHERE r.bucket >= date_trunc(''minute'', $1) AND r.bucket < $2 AND %1$s),
                                         (SELECT min(r.bucket) FROM log_rollup_minute r, rollup_state f
-                                         WHERE r.bucket >= date_trunc(''minute'', $1) AND r.bucket < least($2, f.fine_since) AND %1$s)))'
+                                         WHERE r.bucket >= date_trunc(''minute'', $1) AND r.bucket < least($2, f.fine_since) AND %1$s)) AS e) p
+             WHERE e IS NOT NULL'
         END,
         concat_ws(' AND ',
             CASE WHEN cardinality(svc) = 1 THEN format('r.service = %L', svc[1])
