@@ -458,12 +458,11 @@ bench_scale() {
     # The load takes minutes (8 at 100M), so by now its newest rows are minutes old: without a
     # last minute of logs, NO_DATA would open for all 20 services and the tick would time 20
     # incidents' lifecycle at 100M and not at 10M, and searches would start over a silent stretch.
-    # One more minute at the size's rate, written by SQL, as a live system would have.
-    psql "$BENCH_URL" -qAtX -c "INSERT INTO logs (ts, service, level, status_code, latency_ms, message)
-        SELECT now() - (g % 60) * interval '1 second' - random() * interval '1 second', 'svc-' || lpad((g % 20)::text, 2, '0'),
-               'INFO', 200, 20 + g % 300, 'request handled'
-        FROM generate_series(1, $rows / 1440) g" -c "SELECT compact_rollup()" >/dev/null
-    echo "-- $rows rows over the last 24 h, then its last minute by SQL (loaded in $loaded s):"
+    # One more minute at the size's rate, written the collector's way (realistic messages and
+    # levels, each line's pattern set, the deltas in its transactions), as a live system would have.
+    $HISTORY --db "$BENCH_URL" --rows $((rows / 1440)) --span 60 >/dev/null
+    compact
+    echo "-- $rows rows over the last 24 h, then its last minute (loaded in $loaded s):"
     local sizes_sql="SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) || ' logs (heap + indexes), ' ||
         pg_size_pretty(pg_total_relation_size('log_rollup') + pg_total_relation_size('log_rollup_minute')) || ' rollup, ' ||
         pg_size_pretty(pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_pattern_counts_10m')
@@ -491,7 +490,8 @@ bench_scale() {
     for q in "/stats?window_minutes=5 GET /stats (target p99 < 10 ms)" \
              "/logs?service=svc-03&level=ERROR&since=15m&limit=100 search: 100 ERROR lines of one service, 15 min" \
              "/logs?service=svc-03&since=15m&limit=100 search: 100 lines of one service, 15 min" \
-             "/logs?service=svc-03&since=15m&q=timed%20out&limit=100 search: q= over one service, 15 min" \
+             "/logs?service=svc-03&since=15m&q=retrying&limit=100 search: q= matching 3% of its lines, 15 min" \
+             "/logs?service=svc-03&since=15m&q=timed%20out&limit=100 search: q= matching none: the whole window read" \
              "/incidents/$id/logs an incident's lines, first page" \
              "/patterns?window_minutes=60 GET /patterns, last hour" \
              "/incidents/$id an incident with its context"; do
