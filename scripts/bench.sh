@@ -455,21 +455,24 @@ bench_scale() {
     $HISTORY --db "$BENCH_URL" --rows "$rows" --span 86400 >/dev/null
     compact
     local loaded=$(( $(date +%s) - t0 ))
-    # The load takes minutes (8 at 100M), so by now its newest rows are minutes old: without a
-    # last minute of logs, NO_DATA would open for all 20 services and the tick would time 20
-    # incidents' lifecycle at 100M and not at 10M, and searches would start over a silent stretch.
-    # One more minute at the size's rate, written the collector's way (realistic messages and
-    # levels, each line's pattern set, the deltas in its transactions), as a live system would have.
-    $HISTORY --db "$BENCH_URL" --rows $((rows / 1440)) --span 60 >/dev/null
+    # The load takes minutes (8 at 100M) and its rows end when it started: without the logs of
+    # those minutes, NO_DATA would open for all 20 services and the tick would time 20 incidents'
+    # lifecycle at 100M and not at 10M, and the last 15 minutes that searches read would be mostly
+    # empty at 100M and full at 10M. So the time the load took, and one more minute, at the size's
+    # rate, written the collector's way (realistic messages and levels, each line's pattern set,
+    # the deltas in its transactions), as a live system would have them.
+    local gap=$(( $(date +%s) - t0 + 60 ))
+    local recent=$(( rows / 86400 * gap ))
+    $HISTORY --db "$BENCH_URL" --rows "$recent" --span "$gap" >/dev/null
     compact
-    echo "-- $rows rows over the last 24 h, then its last minute (loaded in $loaded s):"
+    echo "-- $rows rows over the last 24 h, then the $gap s up to now (loaded in $loaded s):"
     local sizes_sql="SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) || ' logs (heap + indexes), ' ||
         pg_size_pretty(pg_total_relation_size('log_rollup') + pg_total_relation_size('log_rollup_minute')) || ' rollup, ' ||
         pg_size_pretty(pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_pattern_counts_10m')
                        + pg_total_relation_size('log_patterns')) || ' patterns; ' ||
         round((sum(pg_total_relation_size(inhrelid)) + pg_total_relation_size('log_rollup') + pg_total_relation_size('log_rollup_minute')
                + pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_pattern_counts_10m')
-               + pg_total_relation_size('log_patterns'))::numeric / $rows) || ' bytes per stored row'
+               + pg_total_relation_size('log_patterns'))::numeric / ($rows + $recent)) || ' bytes per stored row'
       FROM pg_inherits WHERE inhparent = 'logs'::regclass"
     echo "   disk: $(psql "$BENCH_URL" -qAtX -c "$sizes_sql"); database $(psql "$BENCH_URL" -qAtX -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
     local t; t=$($DETECT tick --db "$BENCH_URL" --calls 50)
