@@ -8,9 +8,15 @@
 -- (one per ~90 rows instead of one per ~23 at 100M rows a day) before its summary widens.
 -- Rebuilding reads every partition once (about 1 s per 700 MB partition here) and holds writes
 -- to each partition meanwhile.
-DROP INDEX logs_ts_brin;
-CREATE INDEX logs_ts_brin ON logs USING brin (ts timestamptz_minmax_multi_ops)
-    WITH (pages_per_range = 64, autosummarize = on);
+-- In a DO block: on a Citus coordinator, DDL on a distributed table that arrives in a query string
+-- of several statements (as refinery sends a migration) fails on the workers with "cannot insert
+-- multiple commands into a prepared statement"; statements run from PL/pgSQL arrive one by one.
+DO $$
+BEGIN
+    DROP INDEX logs_ts_brin;
+    CREATE INDEX logs_ts_brin ON logs USING brin (ts timestamptz_minmax_multi_ops)
+        WITH (pages_per_range = 64, autosummarize = on);
+END $$;
 COMMENT ON INDEX logs_ts_brin IS
   'Time index of logs (minmax-multi: a few late rows do not widen a block range; 64 pages per range: a scan reads '
   'the whole index, so fewer ranges make every search slice cheaper). Search narrows its time slices with it.';

@@ -31,7 +31,7 @@ pub struct MigrateReport {
 
 async fn run(client: &mut Client) -> Result<MigrateReport, DbError> {
     let report =
-        embedded::migrations::runner().run_async(client).await.map_err(|e| DbError::Migration(e.to_string()))?;
+        embedded::migrations::runner().run_async(client).await.map_err(|e| DbError::Migration(with_causes(&e)))?;
     let applied_migrations = report.applied_migrations().iter().map(|m| m.to_string()).collect();
 
     let tx = client.transaction().await?;
@@ -57,6 +57,18 @@ async fn run(client: &mut Client) -> Result<MigrateReport, DbError> {
         sql_files: SQL_FILES.len(),
         partitions_created: rows.iter().map(|r| r.get(0)).collect(),
     })
+}
+
+/// An error and its causes: refinery's own message ends in "db error", and the database's
+/// message (what failed, and where) is in its source.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
 }
 
 /// What `distribute_tables()` did with one table.
