@@ -464,7 +464,9 @@ bench_scale() {
     local gap=$(( $(date +%s) - t0 + 60 ))
     local recent=$(( rows / 86400 * gap ))
     $HISTORY --db "$BENCH_URL" --rows "$recent" --span "$gap" >/dev/null
-    compact
+    # folded as the detector would, not vacuumed: VACUUM ANALYZE of logs takes minutes at 100M, and
+    # the newest rows would be as old as that by the first tick
+    psql "$BENCH_URL" -qAtX -c "SELECT compact_rollup(), compact_patterns()" >/dev/null
     echo "-- $rows rows over the last 24 h, then the $gap s up to now (loaded in $loaded s):"
     local sizes_sql="SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) || ' logs (heap + indexes), ' ||
         pg_size_pretty(pg_total_relation_size('log_rollup') + pg_total_relation_size('log_rollup_minute')) || ' rollup, ' ||
@@ -498,8 +500,10 @@ bench_scale() {
              "/incidents/$id/logs an incident's lines, first page" \
              "/patterns?window_minutes=60 GET /patterns, last hour" \
              "/incidents/$id an incident with its context"; do
-      local path=${q%% *} what=${q#* }
-      printf '   %-50s %s\n' "$what" "$(timed_gets "$path" 200 | percentiles)"
+      local path=${q%% *} what=${q#* } lines=""
+      # how many lines a search returns (a fuller page costs more whatever the size)
+      case $path in */logs*) lines="  ($(curl -sf "$COLLECTOR_URL$path" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))') lines)" ;; esac
+      printf '   %-50s %s%s\n' "$what" "$(timed_gets "$path" 200 | percentiles)" "$lines"
     done
     # ingest next to this history: psql \copy of 1M rows, then the same rows over POST /logs
     local a out rate
