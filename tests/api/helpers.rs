@@ -275,3 +275,29 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// Services whose rollup (`window_stats()` over all time, pending deltas included) disagrees with
+/// the raw rows: row and error counts, latency count, sum (to 1e-9, floats summed in another
+/// order) and max, and the 16 histogram buckets. 0 = exact.
+pub async fn rollup_disagreements(c: &Client) -> i64 {
+    c.query_one(
+        "WITH raw AS (SELECT service, count(*) AS total, count(*) FILTER (WHERE level IN ('ERROR', 'FATAL')) AS errors,
+                             count(latency_ms) AS lc, coalesce(sum(latency_ms), 0) AS ls, max(latency_ms) AS lm
+                      FROM logs GROUP BY service),
+              per_bucket AS (SELECT service, width_bucket(latency_ms, latency_bounds()) AS b, count(*) AS n
+                             FROM logs WHERE latency_ms IS NOT NULL GROUP BY 1, 2),
+              raw_hist AS (SELECT r.service, array_agg(coalesce(p.n, 0) ORDER BY g) AS hist
+                           FROM raw r CROSS JOIN generate_series(0, 15) g
+                           LEFT JOIN per_bucket p ON p.service = r.service AND p.b = g GROUP BY r.service)
+         SELECT count(*) FROM (SELECT * FROM window_stats('-infinity') WHERE total <> 0) w
+         FULL JOIN raw r USING (service) LEFT JOIN raw_hist h USING (service)
+         WHERE w.total IS DISTINCT FROM r.total OR w.errors IS DISTINCT FROM r.errors
+            OR w.latency_count IS DISTINCT FROM r.lc OR w.latency_max IS DISTINCT FROM r.lm
+            OR abs(coalesce(w.latency_sum, 0) - r.ls) > 1e-9 * greatest(1, abs(r.ls))
+            OR w.hist IS DISTINCT FROM h.hist",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}

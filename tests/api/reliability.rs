@@ -175,17 +175,7 @@ async fn two_collectors_and_two_detectors_never_duplicate_and_keep_the_rollup_ex
     let open: i64 =
         c.query_one("SELECT count(*) FROM incidents WHERE incident_type = 'ERROR_SPIKE'", &[]).await.unwrap().get(0);
     assert_eq!(open, 3, "one ERROR_SPIKE per service (each sends 10% errors), not one per detector");
-    let diff: i64 = c
-        .query_one(
-            "SELECT count(*) FROM window_stats('-infinity') w
-               FULL JOIN (SELECT service, count(*) AS total FROM logs GROUP BY 1) r USING (service)
-              WHERE w.total IS DISTINCT FROM r.total",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(diff, 0, "rollup equals raw counts");
+    assert_eq!(rollup_disagreements(&c).await, 0, "rollup equals the raw rows");
     assert_all_or_nothing(&db.url, &*out.lock().await).await;
 }
 
