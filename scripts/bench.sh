@@ -468,6 +468,17 @@ bench_scale() {
     # the newest rows would be as old as that by the first tick
     psql "$BENCH_URL" -qAtX -c "SELECT compact_rollup(), compact_patterns()" >/dev/null
     echo "-- $rows rows over the last 24 h, then the $gap s up to now (loaded in $loaded s):"
+    # A running detector summarizes the time index's newest block ranges each tick (within 100 ms),
+    # which autosummarize dropped during the burst: the calls it would make, until nothing is left.
+    local calls=0 ranges=0 ms=0 n=1 out
+    while [ "$n" != 0 ]; do
+      out=$(psql "$BENCH_URL" -qAtX -F' ' -c "SELECT n, extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000
+                                              FROM summarize_time_index() n")
+      n=${out%% *}
+      calls=$((calls + 1)); ranges=$((ranges + n)); ms=$(python3 -c "print($ms + ${out#* })")
+    done
+    local ticks; ticks="$ranges block ranges summarized in $calls calls, $(python3 -c "print(round($ms))") ms in all"
+    echo "   time index after the burst (summarize_time_index(), as the detector's ticks call it): $ticks"
     local sizes_sql="SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) || ' logs (heap + indexes), ' ||
         pg_size_pretty(pg_total_relation_size('log_rollup') + pg_total_relation_size('log_rollup_minute')) || ' rollup, ' ||
         pg_size_pretty(pg_total_relation_size('log_pattern_counts') + pg_total_relation_size('log_pattern_counts_10m')

@@ -54,6 +54,9 @@ AS $$
      'same statement as the rollup rows it describes, so a copy on every worker lets that statement run on the '
      'workers in one snapshot there; written once a minute'),
     ('detector_heartbeat', 'coordinator', 'a row per detector process'),
+    ('time_index_progress', 'coordinator',
+     'a row per logs partition summarize_time_index() has checked, which runs on the coordinator (where a distributed '
+     'partition holds no rows, so it has nothing to do: the workers'' autosummarize and VACUUM summarize the shards)'),
     ('refinery_schema_history', 'coordinator', 'the migrations applied (logmon migrate)')
     ) AS t (table_name, placement, reason)
 $$;

@@ -98,5 +98,15 @@ END $$;
 REVOKE EXECUTE ON FUNCTION compact_rollup(), compact_patterns() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION compact_rollup(), compact_patterns() TO logmon_ingest, logmon_detector;
 
+-- Summarizing the time index needs the index's owner (as VACUUM does); the detector calls it.
+ALTER FUNCTION summarize_time_index(timestamptz, timestamptz, interval) SECURITY DEFINER;
+DO $$
+BEGIN
+    EXECUTE format('ALTER FUNCTION summarize_time_index(timestamptz, timestamptz, interval) SET search_path = %I, pg_temp',
+                   current_schema());
+END $$;
+REVOKE EXECUTE ON FUNCTION summarize_time_index(timestamptz, timestamptz, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION summarize_time_index(timestamptz, timestamptz, interval) TO logmon_detector;
+
 -- Placing tables on a Citus cluster is the schema owner's decision (logmon migrate --distribute).
 REVOKE EXECUTE ON FUNCTION distribute_tables(int) FROM PUBLIC;

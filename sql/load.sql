@@ -5,6 +5,7 @@
 \ir accepted_ts_range.sql
 \ir ensure_partitions.sql
 \ir maintain_partitions.sql
+\ir summarize_time_index.sql
 \ir record_rollup.sql
 \ir logs_rollup_trigger.sql
 \ir compact_rollup.sql

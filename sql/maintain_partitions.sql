@@ -38,6 +38,7 @@ BEGIN
                 PERFORM refold_pattern_counts(p.upper_bound, p.upper_bound);
             END IF;
             DELETE FROM log_patterns WHERE last_seen < p.upper_bound;
+            DELETE FROM time_index_progress t WHERE t.partition_name = p.name;
             action := 'dropped'; partition_name := p.name; RETURN NEXT;
         END IF;
     END LOOP;

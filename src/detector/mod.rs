@@ -1,6 +1,7 @@
 //! `logmon detector`: a thin loop around `detect_incidents()`. It wakes on new data (LISTEN
 //! logmon_ingest, debounced) and every `interval` (so quiet services and resolutions are still
-//! evaluated), compacts the rollup, runs partition maintenance, and survives database outages by
+//! evaluated), compacts the rollup, keeps the newest block ranges of the time index summarized,
+//! runs partition maintenance, and survives database outages by
 //! reconnecting with backoff. Any number may run at once: the SQL serialises them. Next to it
 //! runs the notifier (`crate::notify`), which delivers the outbox.
 use std::time::Duration;
@@ -125,6 +126,7 @@ async fn tick(client: &Client, instance: &str) -> Result<(), db::DbError> {
                 }
             }
             client.execute("SELECT compact_rollup(), compact_patterns()", &[]).await?;
+            summarize_time_index(client).await?;
             client
                 .execute(
                     "UPDATE detector_heartbeat SET last_tick_at = now(), last_success_at = now(), last_duration_ms = $2,
@@ -144,6 +146,26 @@ async fn tick(client: &Client, instance: &str) -> Result<(), db::DbError> {
                 )
                 .await;
             if client.is_closed() { Err(e.into()) } else { Ok(()) }
+        }
+    }
+}
+
+/// Summarizes the time index's newest block ranges (sql/summarize_time_index.sql), which
+/// autosummarize drops after bursts. Search is slower without it but nothing is wrong, so a
+/// failure is logged and the tick goes on; a closed connection ends the session as elsewhere.
+async fn summarize_time_index(client: &Client) -> Result<(), db::DbError> {
+    match client.query_one("SELECT summarize_time_index()", &[]).await {
+        Ok(row) => {
+            let summarized: i64 = row.get(0);
+            if summarized > 0 {
+                tracing::debug!(summarized, "time index block ranges summarized");
+            }
+            Ok(())
+        }
+        Err(e) if client.is_closed() => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(error = %db::describe(&e), "summarize_time_index() failed");
+            Ok(())
         }
     }
 }

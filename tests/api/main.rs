@@ -39,3 +39,4 @@ mod search;
 mod shippers;
 mod silences;
 mod syslog;
+mod time_index;

@@ -42,7 +42,9 @@ async fn a_detector_running_as_logmon_detector_detects() {
         .unwrap();
     let opened = c.query("SELECT * FROM detect_incidents()", &[]).await.unwrap();
     assert_eq!(opened.len(), 1);
-    c.batch_execute("SELECT compact_rollup(); SELECT * FROM maintain_partitions();").await.unwrap();
+    c.batch_execute("SELECT compact_rollup(); SELECT summarize_time_index(); SELECT * FROM maintain_partitions();")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
