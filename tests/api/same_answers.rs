@@ -17,7 +17,7 @@
 //!   cargo test --test api same_answers::answers_of_the_database_at -- --ignored --nocapture
 //! diff one-node.json citus.json && echo same answers
 //! ```
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -573,6 +573,34 @@ async fn ask(c: Clock, app: &Proc, db: &Client) -> BTreeMap<String, Value> {
     reversed.reverse();
     assert_eq!(all, reversed, "oldest first is newest first reversed");
     let raw: i64 = db.query_one("SELECT count(*) FROM logs", &[]).await.unwrap().get(0);
+    if all.len() as i64 != raw {
+        // Seen once under a full, loaded test run (47,271 of 47,360 lines, the same ones in both
+        // orders) and not reproduced since: say which lines, where they are stored and where in
+        // the window, so that the next failure tells more than a count.
+        let seen: HashSet<String> =
+            all.iter().map(|l| format!("{}|{:.3}", l["service"].as_str().unwrap(), l["t"].as_f64().unwrap())).collect();
+        let stored = db
+            .query(
+                "SELECT service, extract(epoch FROM ts - $1)::float8, message, tableoid::regclass::text, ctid::text
+                 FROM logs ORDER BY ts",
+                &[a],
+            )
+            .await
+            .unwrap();
+        let missing: Vec<String> = stored
+            .iter()
+            .filter(|r| !seen.contains(&format!("{}|{:.3}", r.get::<_, String>(0), r.get::<_, f64>(1))))
+            .map(|r| {
+                let (service, t, message, partition, ctid): (String, f64, Option<String>, String, String) =
+                    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+                format!("{service} t={t:.3} {partition} {ctid} {message:?}")
+            })
+            .collect();
+        eprintln!("{} lines not returned (window {lo} .. {hi}), the first 40:", missing.len());
+        for m in missing.iter().take(40) {
+            eprintln!("  {m}");
+        }
+    }
     assert_eq!(all.len() as i64, raw, "paging through every line returns each line once");
     doc.insert("search: every line".into(), summary(&all));
     let searches: [(&str, &str); 7] = [
