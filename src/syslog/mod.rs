@@ -4,7 +4,8 @@
 //!   Backpressure instead of loss: while the ingest queue is full (or the database is down) a
 //!   connection stops reading and retries the same lines, so the sender's socket buffer fills
 //!   and the sender waits; nothing is dropped and memory stays bounded.
-//! - UDP ([`udp`]): a datagram is a message. UDP cannot push back, so lines that cannot be
+//! - UDP ([`udp`]): a datagram is a message. UDP cannot push back: lines gather into the next
+//!   batch while earlier ones wait for their commit, and lines that cannot be
 //!   queued are dropped and counted (`logmon_ingest_source_rows_total{source="syslog_udp",
 //!   outcome="dropped"}`).
 //!

@@ -119,6 +119,26 @@ async fn python_sysloghandler_over_tcp_and_udp() {
 }
 
 #[tokio::test]
+async fn udp_lines_that_arrive_while_batches_wait_for_their_commit_are_stored_not_dropped() {
+    let db = fresh_db().await;
+    let s = spawn_with_syslog(&db, &[]).await;
+    // every COPY waits while this transaction holds logs: the first batches cannot commit
+    let mut holder = db.client().await;
+    let tx = holder.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE logs IN SHARE MODE").await.unwrap();
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..20 {
+        let line = format!("<14>1 - h trickle - - - line {i}");
+        sock.send_to(line.as_bytes(), ("127.0.0.1", s.udp)).await.unwrap();
+        // one by one, as a service logs: each would otherwise become a batch of its own
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    tx.rollback().await.unwrap();
+    let n = wait_for_count(&db, "SELECT count(*) FROM logs WHERE service = 'trickle'", 20).await;
+    assert_eq!(n, 20, "lines gathered into the next batch while four waited, none dropped");
+}
+
+#[tokio::test]
 async fn rsyslog_forwards_over_tcp_octet_counted_and_newline_framed_and_over_udp() {
     let db = fresh_db().await;
     let s = spawn_with_syslog(&db, &[]).await;
