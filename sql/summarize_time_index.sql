@@ -9,11 +9,14 @@
 -- and searching the last minutes read up to 20x the pages it needs (46 ms instead of 2.4 ms for
 -- 100 lines of one service at 100M rows a day: README, Benchmarks).
 --
--- This summarizes, in the partitions holding [from_ts, to_ts], the full block ranges not checked
--- yet, newest partition first, within a time budget (what is left waits for the next call). It
--- leaves alone the last, partial range and the two full ones before it: their pages may still be
--- filling (PostgreSQL extends a busy table by many pages at once), and a summarized range that
--- still gets rows updates its summary on every insert, which is what autosummarize avoids too.
+-- This summarizes, in the partitions holding [from_ts, to_ts], the block ranges not checked yet,
+-- newest partition first, within a time budget (what is left waits for the next call). In the
+-- partition being written it leaves alone the last, partial range and the two full ones before
+-- it: their pages may still be filling (PostgreSQL extends a busy table by many pages at once),
+-- and a summarized range that still gets rows updates its summary on every insert, which is what
+-- autosummarize avoids too. Once the partition's hour is over (by a minute) it summarizes all of
+-- it, the last range too, which autosummarize never asks for: only late rows still come, and
+-- each of them just widens its range's summary.
 -- brin_summarize_range() on a range that has a summary is a no-op (~4 us); summarizing one of
 -- 64 pages costs ~1 ms here. time_index_progress remembers how far each partition was checked.
 --
@@ -32,6 +35,9 @@ DECLARE
     started timestamptz := clock_timestamp();
     block_size bigint := current_setting('block_size')::bigint;
     part text;
+    last_hour timestamptz;
+    closed boolean;
+    blocks bigint;
     idx regclass;
     ppr bigint;
     b bigint;
@@ -42,10 +48,10 @@ BEGIN
         RETURN 0;  -- another detector is at it
     END IF;
 
-    FOR part IN
-        SELECT p FROM (SELECT log_partition_holding(h) AS p, h
-                       FROM generate_series(date_trunc('hour', from_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', to_ts,
-                                            interval '1 hour') h) x
+    FOR part, last_hour IN
+        SELECT p, max(h) FROM (SELECT log_partition_holding(h) AS p, h
+                               FROM generate_series(date_trunc('hour', from_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                                                    to_ts, interval '1 hour') h) x
         WHERE p IS NOT NULL GROUP BY p ORDER BY max(h) DESC
     LOOP
         EXIT WHEN clock_timestamp() - started >= budget;
@@ -57,7 +63,11 @@ BEGIN
         FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid JOIN pg_class c ON c.oid = x.indexrelid
         WHERE i.inhparent = 'logs_ts_brin'::regclass AND x.indrelid = part::regclass;
         CONTINUE WHEN idx IS NULL;
-        upto := (pg_relation_size(part::regclass) / block_size / ppr - 2) * ppr;
+        -- over: neither now nor a minute ago falls in it, and it is not ahead of now
+        closed := last_hour < now() AND part IS DISTINCT FROM log_partition_holding(now())
+                  AND part IS DISTINCT FROM log_partition_holding(now() - interval '1 minute');
+        blocks := pg_relation_size(part::regclass) / block_size;
+        upto := CASE WHEN closed THEN (blocks + ppr - 1) / ppr * ppr ELSE (blocks / ppr - 2) * ppr END;
         SELECT checked_below INTO b FROM time_index_progress WHERE partition_name = part;
         b := coalesce(b, 0);
         CONTINUE WHEN b >= upto;
@@ -76,8 +86,9 @@ BEGIN
 END $$;
 
 COMMENT ON FUNCTION summarize_time_index(timestamptz, timestamptz, interval) IS
-  'Summarizes the full BRIN block ranges of logs_ts_brin not summarized yet in the partitions holding [from_ts, to_ts] '
-  '(default: the last hour), newest first, within budget (default 100 ms); returns how many it summarized. The '
+  'Summarizes the BRIN block ranges of logs_ts_brin not summarized yet in the partitions holding [from_ts, to_ts] '
+  '(default: the last hour), newest first, within budget (default 100 ms): all of a partition whose hour is over, '
+  'all but the newest three ranges of the one being written; returns how many it summarized. The '
   'detector calls it every tick, so that search stays narrow after bursts autosummarize drops. After a backfill of '
   'older hours: SELECT summarize_time_index(''2026-11-20'', ''2026-11-21'', ''1 min''); until it returns 0. '
   'Progress per partition in time_index_progress.';

@@ -75,6 +75,14 @@ async fn heap_pages(c: &Client, partition: &str) -> i64 {
     c.query_one("SELECT pg_relation_size($1::text::regclass) / 8192", &[&partition]).await.unwrap().get(0)
 }
 
+/// How far summarize_time_index() has checked a partition (0: not at all).
+async fn checked_below(c: &Client, partition: &str) -> i64 {
+    c.query_opt("SELECT checked_below FROM time_index_progress WHERE partition_name = $1", &[&partition])
+        .await
+        .unwrap()
+        .map_or(0, |r| r.get(0))
+}
+
 /// Heap pages a 50 ms slice around the burst's middle reads through the time index (a BRIN
 /// bitmap holds whole pages: all of them "lossy").
 async fn pages_a_slice_reads(c: &Client, b: &Burst) -> i64 {
@@ -115,17 +123,14 @@ async fn a_running_detector_summarizes_a_burst_so_a_narrow_slice_reads_only_its_
     let checked_up_to = (pages / PAGES_PER_RANGE - 2) * PAGES_PER_RANGE;
     let mut progress = 0;
     for _ in 0..300 {
-        progress = c
-            .query_opt("SELECT checked_below FROM time_index_progress WHERE partition_name = $1", &[&b.partition])
-            .await
-            .unwrap()
-            .map_or(0, |r| r.get(0));
+        progress = checked_below(&c, &b.partition).await;
         if progress >= checked_up_to {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(progress, checked_up_to, "the detector checked every full range but the last two");
+    // (all of them, should the hour have ended meanwhile)
+    assert!(progress >= checked_up_to, "the detector checked every full range but the last two: {progress}");
 
     let after = pages_a_slice_reads(&c, &b).await;
     // the slice's range (or two, at a boundary) and the three newest ranges left unsummarized
@@ -155,11 +160,7 @@ async fn summarizing_checks_each_range_once_and_leaves_the_ranges_still_filling(
     let again: i64 = c.query_one("SELECT summarize_time_index()", &[]).await.unwrap().get(0);
     assert_eq!(again, 0, "nothing new to summarize");
 
-    let checked: i64 = c
-        .query_one("SELECT checked_below FROM time_index_progress WHERE partition_name = $1", &[&b.partition])
-        .await
-        .unwrap()
-        .get(0);
+    let checked = checked_below(&c, &b.partition).await;
     assert_eq!(checked, (full_ranges - 2) * PAGES_PER_RANGE);
     let summarized = |block: i64| {
         let c = &c;
@@ -179,7 +180,7 @@ async fn summarizing_checks_each_range_once_and_leaves_the_ranges_still_filling(
 }
 
 #[tokio::test]
-async fn dropping_a_partition_forgets_its_progress() {
+async fn an_hour_that_is_over_is_summarized_whole_and_dropping_it_forgets_its_progress() {
     let db = fresh_db().await;
     let c = db.client().await;
     let b = burst_without_summaries(&c, "now() - interval '2 days'").await;
@@ -191,7 +192,11 @@ async fn dropping_a_partition_forgets_its_progress() {
         .await
         .unwrap()
         .get(0);
-    assert!(n > 0, "a backfilled hour is summarized when asked for");
+    let pages = heap_pages(&c, &b.partition).await;
+    let ranges = (pages + PAGES_PER_RANGE - 1) / PAGES_PER_RANGE;
+    assert_eq!(n, ranges, "an hour that is over is summarized whole, its last, partial range too ({pages} pages)");
+    let checked = checked_below(&c, &b.partition).await;
+    assert_eq!(checked, ranges * PAGES_PER_RANGE);
     c.batch_execute("UPDATE logmon_settings SET retention = interval '1 day'").await.unwrap();
     let dropped: Vec<String> = c
         .query("SELECT partition_name FROM maintain_partitions() WHERE action = 'dropped'", &[])
