@@ -5,7 +5,7 @@
 //!   connection stops reading and retries the same lines, so the sender's socket buffer fills
 //!   and the sender waits; nothing is dropped and memory stays bounded.
 //! - UDP ([`udp`]): a datagram is a message. UDP cannot push back: lines gather into the next
-//!   batch while earlier ones wait for their commit, and lines that cannot be
+//!   batch (up to 4 MiB) while earlier ones wait for their commit, and lines that cannot be
 //!   queued are dropped and counted (`logmon_ingest_source_rows_total{source="syslog_udp",
 //!   outcome="dropped"}`).
 //!

@@ -3,6 +3,8 @@
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
+use logmon::syslog::udp;
+
 use crate::helpers::*;
 use crate::shippers::*;
 
@@ -136,6 +138,44 @@ async fn udp_lines_that_arrive_while_batches_wait_for_their_commit_are_stored_no
     tx.rollback().await.unwrap();
     let n = wait_for_count(&db, "SELECT count(*) FROM logs WHERE service = 'trickle'", 20).await;
     assert_eq!(n, 20, "lines gathered into the next batch while four waited, none dropped");
+}
+
+#[tokio::test]
+async fn udp_gathers_at_most_a_batchs_bytes_while_batches_wait_and_counts_what_it_drops() {
+    let db = fresh_db().await;
+    let s = spawn_with_syslog(&db, &[]).await;
+    let mut holder = db.client().await;
+    let tx = holder.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE logs IN SHARE MODE").await.unwrap();
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // four small lines, one by one: four batches wait for their commit
+    for i in 0..4 {
+        let line = format!("<14>1 - h lead - - - line {i}");
+        sock.send_to(line.as_bytes(), ("127.0.0.1", s.udp)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // then 300 lines of 30,000 bytes (9 MB), paced so that the kernel's socket buffer keeps up:
+    // the next batch takes 4 MiB of them (140), the rest is dropped and counted
+    let big = "x".repeat(30_000);
+    for i in 0..300 {
+        let line = format!("<14>1 - h big - - - {i} {big}");
+        sock.send_to(line.as_bytes(), ("127.0.0.1", s.udp)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let dropped_metric = r#"logmon_ingest_source_rows_total{source="syslog_udp",outcome="dropped"}"#;
+    let dropped = metric(&s.app, dropped_metric).await;
+    tx.rollback().await.unwrap();
+    let lead = wait_for_count(&db, "SELECT count(*) FROM logs WHERE service = 'lead'", 4).await;
+    assert_eq!(lead, 4, "the four batches that waited are stored");
+    let gathered = (udp::BATCH_BYTES / 30_000 + 1) as i64;
+    let stored = wait_for_count(&db, "SELECT count(*) FROM logs WHERE service = 'big'", gathered).await;
+    assert!(
+        (gathered - 1..=gathered).contains(&stored),
+        "one batch of at most {} bytes gathered while four waited: {stored} lines of 30,000 bytes stored",
+        udp::BATCH_BYTES
+    );
+    assert!(dropped >= 1.0, "the lines beyond it are dropped and counted: {dropped}");
+    assert_eq!(metric(&s.app, dropped_metric).await, dropped, "nothing stored later was counted as dropped");
 }
 
 #[tokio::test]
