@@ -77,6 +77,7 @@ async fn session(cfg: &DetectorConfig, instance: &str) -> Result<(), db::DbError
         .await?;
     tracing::info!(interval = ?cfg.interval, "detector connected; listening for new data");
     let mut next_maintenance = Instant::now();
+    let mut summarize_failures = Throttle::default();
     loop {
         if Instant::now() >= next_maintenance {
             let made = client.query("SELECT action, partition_name FROM maintain_partitions()", &[]).await?;
@@ -93,7 +94,7 @@ async fn session(cfg: &DetectorConfig, instance: &str) -> Result<(), db::DbError
             }
             next_maintenance = Instant::now() + cfg.maintenance_interval;
         }
-        tick(&client, instance).await?;
+        tick(&client, instance, &mut summarize_failures).await?;
 
         // Sleep until new data (then gather the burst for `debounce`) or the interval passes.
         match timeout(cfg.interval, listener.wakeups.recv()).await {
@@ -107,7 +108,7 @@ async fn session(cfg: &DetectorConfig, instance: &str) -> Result<(), db::DbError
     }
 }
 
-async fn tick(client: &Client, instance: &str) -> Result<(), db::DbError> {
+async fn tick(client: &Client, instance: &str, summarize_failures: &mut Throttle) -> Result<(), db::DbError> {
     let started = Instant::now();
     let result = client
         .query("SELECT incident_id, action, service, incident_type, severity, summary FROM detect_incidents()", &[])
@@ -126,7 +127,7 @@ async fn tick(client: &Client, instance: &str) -> Result<(), db::DbError> {
                 }
             }
             client.execute("SELECT compact_rollup(), compact_patterns()", &[]).await?;
-            summarize_time_index(client).await?;
+            summarize_time_index(client, summarize_failures).await?;
             client
                 .execute(
                     "UPDATE detector_heartbeat SET last_tick_at = now(), last_success_at = now(), last_duration_ms = $2,
@@ -152,20 +153,77 @@ async fn tick(client: &Client, instance: &str) -> Result<(), db::DbError> {
 
 /// Summarizes the time index's newest block ranges (sql/summarize_time_index.sql), which
 /// autosummarize drops after bursts. Search is slower without it but nothing is wrong, so a
-/// failure is logged and the tick goes on; a closed connection ends the session as elsewhere.
-async fn summarize_time_index(client: &Client) -> Result<(), db::DbError> {
+/// failure is logged (once a minute while it lasts: a missing grant would fail every tick) and
+/// the tick goes on; a closed connection ends the session as elsewhere.
+async fn summarize_time_index(client: &Client, failures: &mut Throttle) -> Result<(), db::DbError> {
     match client.query_one("SELECT summarize_time_index()", &[]).await {
         Ok(row) => {
             let summarized: i64 = row.get(0);
             if summarized > 0 {
                 tracing::debug!(summarized, "time index block ranges summarized");
             }
+            if failures.recovered() {
+                tracing::info!("summarize_time_index() works again");
+            }
             Ok(())
         }
         Err(e) if client.is_closed() => Err(e.into()),
         Err(e) => {
-            tracing::warn!(error = %db::describe(&e), "summarize_time_index() failed");
+            if let Some(held_back) = failures.failed(Instant::now()) {
+                tracing::warn!(error = %db::describe(&e), held_back, "summarize_time_index() failed");
+            }
             Ok(())
         }
+    }
+}
+
+/// A failure that repeats every tick, logged at most once per `THROTTLE`.
+#[derive(Debug, Default)]
+struct Throttle {
+    /// When it was last logged, while it keeps failing.
+    logged: Option<Instant>,
+    /// Failures since then, not logged.
+    held_back: u64,
+}
+
+const THROTTLE: Duration = Duration::from_secs(60);
+
+impl Throttle {
+    /// A failure at `now`: Some(failures held back since the last one logged) if it is to be logged.
+    fn failed(&mut self, now: Instant) -> Option<u64> {
+        match self.logged {
+            Some(at) if now.duration_since(at) < THROTTLE => {
+                self.held_back += 1;
+                None
+            }
+            _ => {
+                self.logged = Some(now);
+                Some(std::mem::take(&mut self.held_back))
+            }
+        }
+    }
+
+    /// A success: whether it ends a run of failures that was logged.
+    fn recovered(&mut self) -> bool {
+        self.held_back = 0;
+        self.logged.take().is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_that_repeats_every_tick_is_logged_once_a_minute_with_what_was_held_back() {
+        let mut t = Throttle::default();
+        let start = Instant::now();
+        assert_eq!(t.failed(start), Some(0), "the first failure is logged");
+        assert_eq!(t.failed(start + Duration::from_secs(1)), None);
+        assert_eq!(t.failed(start + Duration::from_secs(59)), None);
+        assert_eq!(t.failed(start + Duration::from_secs(60)), Some(2), "a minute later, with the two held back");
+        assert!(t.recovered(), "a success after logged failures is a recovery");
+        assert!(!t.recovered(), "and only once");
+        assert_eq!(t.failed(start + Duration::from_secs(61)), Some(0), "a new failure is logged at once");
     }
 }
