@@ -195,6 +195,8 @@ BEGIN
     -- newest bucket decides (before fine_since, whatever it is, nothing before it ends later than
     -- a minute after it; from fine_since on, every minute bucket ends by fine_since): max(bucket)
     -- alone, which one service's probe reads from the end of its (service, bucket) index.
+    -- OFFSET 0 keeps the planner from pulling `e` up into the outer query, where it would be
+    -- computed twice (for the WHERE and for the result): each probe reads the rollup once.
     next_edge := format(
         CASE WHEN newest_first THEN
             'SELECT least($1, e) FROM (SELECT greatest((SELECT x.m + CASE WHEN x.m < f.fine_since THEN interval ''1 minute'' ELSE interval ''1 second'' END
@@ -202,13 +204,15 @@ BEGIN
                                                WHERE r.bucket < $1 AND r.bucket >= date_trunc(''minute'', $2) AND %1$s) x,
                                               rollup_state f),
                                         (SELECT max(r.bucket) + interval ''1 minute'' FROM log_rollup_minute r, rollup_state f
-                                         WHERE r.bucket < least($1, f.fine_since) AND r.bucket >= date_trunc(''minute'', $2) AND %1$s)) AS e) p
+                                         WHERE r.bucket < least($1, f.fine_since) AND r.bucket >= date_trunc(''minute'', $2) AND %1$s)) AS e
+                   OFFSET 0) p
              WHERE e IS NOT NULL'
         ELSE
             'SELECT greatest($1, e) FROM (SELECT least((SELECT min(r.bucket) FROM log_rollup r
                                          WHERE r.bucket >= date_trunc(''minute'', $1) AND r.bucket < $2 AND %1$s),
                                         (SELECT min(r.bucket) FROM log_rollup_minute r, rollup_state f
-                                         WHERE r.bucket >= date_trunc(''minute'', $1) AND r.bucket < least($2, f.fine_since) AND %1$s)) AS e) p
+                                         WHERE r.bucket >= date_trunc(''minute'', $1) AND r.bucket < least($2, f.fine_since) AND %1$s)) AS e
+                   OFFSET 0) p
              WHERE e IS NOT NULL'
         END,
         concat_ws(' AND ',
