@@ -505,14 +505,17 @@ bench_scale() {
     start_collector
     for q in "/stats?window_minutes=5 GET /stats (target p99 < 10 ms)" \
              "/logs?service=svc-03&level=ERROR&since=15m&limit=100 search: 100 ERROR lines of one service, 15 min" \
+             "/logs?service=svc-03&level=ERROR&since=15m&limit=5 search: 5 ERROR lines (a full page at both sizes)" \
              "/logs?service=svc-03&since=15m&limit=100 search: 100 lines of one service, 15 min" \
              "/logs?service=svc-03&since=15m&q=retrying&limit=100 search: q= matching 3% of its lines, 15 min" \
              "/logs?service=svc-03&since=15m&q=timed%20out&limit=100 search: q= matching none: the whole window read" \
              "/incidents/$id/logs an incident's lines, first page" \
+             "/incidents/$id/logs?limit=5 an incident's first 5 lines (full at both sizes)" \
              "/patterns?window_minutes=60 GET /patterns, last hour" \
              "/incidents/$id an incident with its context"; do
       local path=${q%% *} what=${q#* } lines=""
-      # how many lines a search returns (a fuller page costs more whatever the size)
+      # how many lines a search returns (a fuller page costs more whatever the size, so the
+      # ERROR and incident searches are also timed with a page both sizes fill: the same work)
       case $path in */logs*) lines="  ($(curl -sf "$COLLECTOR_URL$path" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))') lines)" ;; esac
       printf '   %-50s %s%s\n' "$what" "$(timed_gets "$path" 200 | percentiles)" "$lines"
     done
