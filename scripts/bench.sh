@@ -510,7 +510,7 @@ bench_scale() {
              "/logs?service=svc-03&since=15m&q=retrying&limit=100 search: q= matching 3% of its lines, 15 min" \
              "/logs?service=svc-03&since=15m&q=timed%20out&limit=100 search: q= matching none: the whole window read" \
              "/incidents/$id/logs an incident's lines, first page" \
-             "/incidents/$id/logs?limit=5 an incident's first 5 lines (full at both sizes)" \
+             "/incidents/$id/logs?limit=5 an incident's first 5 lines (or all it has)" \
              "/patterns?window_minutes=60 GET /patterns, last hour" \
              "/incidents/$id an incident with its context"; do
       local path=${q%% *} what=${q#* } lines=""
