@@ -120,62 +120,77 @@ async fn python_sysloghandler_over_tcp_and_udp() {
     }
 }
 
+/// A collector with syslog listeners whose every COPY waits: `holder` holds `logs` locked (in a
+/// transaction it rolls back to let them go), so the first batches cannot commit. And a socket
+/// to send UDP lines from, each followed by a pause (one by one, as a service logs).
+struct LockedUdp {
+    db: TestDb,
+    s: Syslog,
+    holder: tokio_postgres::Client,
+    sock: tokio::net::UdpSocket,
+}
+
+impl LockedUdp {
+    async fn start() -> LockedUdp {
+        let db = fresh_db().await;
+        let s = spawn_with_syslog(&db, &[]).await;
+        let holder = db.client().await;
+        holder.batch_execute("BEGIN; LOCK TABLE logs IN SHARE MODE").await.unwrap();
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        LockedUdp { db, s, holder, sock }
+    }
+
+    async fn send(&self, line: &str, pause_ms: u64) {
+        self.sock.send_to(line.as_bytes(), ("127.0.0.1", self.s.udp)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+    }
+
+    async fn unlock(&self) {
+        self.holder.batch_execute("ROLLBACK").await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn udp_lines_that_arrive_while_batches_wait_for_their_commit_are_stored_not_dropped() {
-    let db = fresh_db().await;
-    let s = spawn_with_syslog(&db, &[]).await;
-    // every COPY waits while this transaction holds logs: the first batches cannot commit
-    let mut holder = db.client().await;
-    let tx = holder.transaction().await.unwrap();
-    tx.batch_execute("LOCK TABLE logs IN SHARE MODE").await.unwrap();
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let u = LockedUdp::start().await;
     for i in 0..20 {
-        let line = format!("<14>1 - h trickle - - - line {i}");
-        sock.send_to(line.as_bytes(), ("127.0.0.1", s.udp)).await.unwrap();
-        // one by one, as a service logs: each would otherwise become a batch of its own
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        // one by one: each would otherwise become a batch of its own
+        u.send(&format!("<14>1 - h trickle - - - line {i}"), 30).await;
     }
-    tx.rollback().await.unwrap();
-    let n = wait_for_count(&db, "SELECT count(*) FROM logs WHERE service = 'trickle'", 20).await;
+    u.unlock().await;
+    let db = &u.db;
+    let n = wait_for_count(db, "SELECT count(*) FROM logs WHERE service = 'trickle'", 20).await;
     assert_eq!(n, 20, "lines gathered into the next batch while four waited, none dropped");
 }
 
 #[tokio::test]
 async fn udp_gathers_at_most_a_batchs_bytes_while_batches_wait_and_counts_what_it_drops() {
-    let db = fresh_db().await;
-    let s = spawn_with_syslog(&db, &[]).await;
-    let mut holder = db.client().await;
-    let tx = holder.transaction().await.unwrap();
-    tx.batch_execute("LOCK TABLE logs IN SHARE MODE").await.unwrap();
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let u = LockedUdp::start().await;
     // four small lines, one by one: four batches wait for their commit
     for i in 0..4 {
-        let line = format!("<14>1 - h lead - - - line {i}");
-        sock.send_to(line.as_bytes(), ("127.0.0.1", s.udp)).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        u.send(&format!("<14>1 - h lead - - - line {i}"), 50).await;
     }
     // then 300 lines of 30,000 bytes (9 MB), paced so that the kernel's socket buffer keeps up:
     // the next batch takes 4 MiB of them (140), the rest is dropped and counted
     let big = "x".repeat(30_000);
     for i in 0..300 {
-        let line = format!("<14>1 - h big - - - {i} {big}");
-        sock.send_to(line.as_bytes(), ("127.0.0.1", s.udp)).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        u.send(&format!("<14>1 - h big - - - {i} {big}"), 2).await;
     }
     let dropped_metric = r#"logmon_ingest_source_rows_total{source="syslog_udp",outcome="dropped"}"#;
-    let dropped = metric(&s.app, dropped_metric).await;
-    tx.rollback().await.unwrap();
-    let lead = wait_for_count(&db, "SELECT count(*) FROM logs WHERE service = 'lead'", 4).await;
+    let dropped = metric(&u.s.app, dropped_metric).await;
+    u.unlock().await;
+    let db = &u.db;
+    let lead = wait_for_count(db, "SELECT count(*) FROM logs WHERE service = 'lead'", 4).await;
     assert_eq!(lead, 4, "the four batches that waited are stored");
     let gathered = (udp::BATCH_BYTES / 30_000 + 1) as i64;
-    let stored = wait_for_count(&db, "SELECT count(*) FROM logs WHERE service = 'big'", gathered).await;
+    let stored = wait_for_count(db, "SELECT count(*) FROM logs WHERE service = 'big'", gathered).await;
     assert!(
         (gathered - 1..=gathered).contains(&stored),
         "one batch of at most {} bytes gathered while four waited: {stored} lines of 30,000 bytes stored",
         udp::BATCH_BYTES
     );
     assert!(dropped >= 1.0, "the lines beyond it are dropped and counted: {dropped}");
-    assert_eq!(metric(&s.app, dropped_metric).await, dropped, "nothing stored later was counted as dropped");
+    assert_eq!(metric(&u.s.app, dropped_metric).await, dropped, "nothing stored later was counted as dropped");
 }
 
 #[tokio::test]
