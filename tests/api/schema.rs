@@ -78,6 +78,41 @@ async fn maintain_partitions_creates_ahead_and_drops_past_retention() {
 }
 
 #[tokio::test]
+async fn an_expired_partition_a_query_holds_is_deferred_and_the_rest_of_maintenance_goes_on() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    c.batch_execute(
+        "SELECT ensure_partitions(now() - interval '30 days', now() - interval '30 days');
+         INSERT INTO logs (ts, service, level) VALUES (now() - interval '30 days', 'old', 'INFO');
+         UPDATE logmon_settings SET premake_days = 5;",
+    )
+    .await
+    .unwrap();
+    let expired: String =
+        c.query_one("SELECT tableoid::regclass::text FROM logs WHERE service = 'old'", &[]).await.unwrap().get(0);
+    // a reader in the middle of a long transaction over logs: dropping a partition needs logs
+    // to itself, and every COPY and search would queue behind a DROP that waited for it
+    let reader = db.client().await;
+    reader.batch_execute("BEGIN; SELECT count(*) FROM logs").await.unwrap();
+    let rows = c.query("SELECT action, partition_name FROM maintain_partitions()", &[]).await.unwrap();
+    let actions: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert!(actions.contains(&("deferred".into(), expired.clone())), "{actions:?}");
+    assert!(actions.iter().filter(|(a, _)| a == "created").count() >= 2, "creation goes on: {actions:?}");
+    let kept: i64 = c
+        .query_one("SELECT (SELECT count(*) FROM logs WHERE service = 'old') + (SELECT count(*) FROM log_rollup WHERE service = 'old')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 2, "the deferred partition keeps its row and its rollup row");
+    reader.batch_execute("COMMIT").await.unwrap();
+    let again = c.query("SELECT action, partition_name FROM maintain_partitions()", &[]).await.unwrap();
+    let actions: Vec<(String, String)> = again.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(actions, vec![("dropped".to_string(), expired)], "the next run drops it, and has nothing else to do");
+    let left: i64 = c.query_one("SELECT count(*) FROM log_rollup WHERE service = 'old'", &[]).await.unwrap().get(0);
+    assert_eq!(left, 0, "with its rollup rows");
+}
+
+#[tokio::test]
 async fn default_rules_are_seeded() {
     let db = fresh_db().await;
     let c = db.client().await;
