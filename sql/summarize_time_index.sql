@@ -10,7 +10,9 @@
 -- 100 lines of one service at 100M rows a day: README, Benchmarks).
 --
 -- This summarizes, in the partitions holding [from_ts, to_ts], the block ranges not checked yet,
--- newest partition first, within a time budget (what is left waits for the next call). In the
+-- newest partition first, within a time budget (what is left waits for the next call); then the
+-- new ranges of older partitions it checked before that have grown since (late rows, which the
+-- hour's window no longer covers): a pg_relation_size() per partition in time_index_progress. In the
 -- partition being written it leaves alone the last, partial range and the two full ones before
 -- it: their pages may still be filling (PostgreSQL extends a busy table by many pages at once),
 -- and a summarized range that still gets rows updates its summary on every insert, which is what
@@ -48,11 +50,23 @@ BEGIN
         RETURN 0;  -- another detector is at it
     END IF;
 
+    -- the partitions of [from_ts, to_ts], newest first; then, oldest hours last, those it checked
+    -- before that have grown since (late rows: a shipper's backlog of hours ago)
     FOR part, last_hour IN
-        SELECT p, max(h) FROM (SELECT log_partition_holding(h) AS p, h
-                               FROM generate_series(date_trunc('hour', from_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-                                                    to_ts, interval '1 hour') h) x
-        WHERE p IS NOT NULL GROUP BY p ORDER BY max(h) DESC
+        WITH wanted AS (
+            SELECT p, max(h) AS last_hour
+            FROM (SELECT log_partition_holding(h) AS p, h
+                  FROM generate_series(date_trunc('hour', from_ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                                       to_ts, interval '1 hour') h) x
+            WHERE p IS NOT NULL GROUP BY p
+        )
+        SELECT w.p, w.last_hour FROM wanted w
+        UNION ALL
+        SELECT t.partition_name, NULL FROM time_index_progress t
+        WHERE NOT EXISTS (SELECT 1 FROM wanted w WHERE w.p = t.partition_name)
+          AND to_regclass(t.partition_name) IS NOT NULL
+          AND pg_relation_size(to_regclass(t.partition_name)) / block_size > t.checked_below
+        ORDER BY 2 DESC NULLS LAST, 1 DESC
     LOOP
         EXIT WHEN clock_timestamp() - started >= budget;
         -- the partition's index attached to logs_ts_brin, and its block ranges' size
@@ -63,8 +77,9 @@ BEGIN
         FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid JOIN pg_class c ON c.oid = x.indexrelid
         WHERE i.inhparent = 'logs_ts_brin'::regclass AND x.indrelid = part::regclass;
         CONTINUE WHEN idx IS NULL;
-        -- over: neither now nor a minute ago falls in it, and it is not ahead of now
-        closed := last_hour < now() AND part IS DISTINCT FROM log_partition_holding(now())
+        -- over: neither now nor a minute ago falls in it, and it is not ahead of now (a grown
+        -- partition outside the window is one of the past hours: its last_hour is NULL)
+        closed := coalesce(last_hour < now(), true) AND part IS DISTINCT FROM log_partition_holding(now())
                   AND part IS DISTINCT FROM log_partition_holding(now() - interval '1 minute');
         blocks := pg_relation_size(part::regclass) / block_size;
         upto := CASE WHEN closed THEN (blocks + ppr - 1) / ppr * ppr ELSE (blocks / ppr - 2) * ppr END;
@@ -87,7 +102,8 @@ END $$;
 
 COMMENT ON FUNCTION summarize_time_index(timestamptz, timestamptz, interval) IS
   'Summarizes the BRIN block ranges of logs_ts_brin not summarized yet in the partitions holding [from_ts, to_ts] '
-  '(default: the last hour), newest first, within budget (default 100 ms): all of a partition whose hour is over, '
+  '(default: the last hour), newest first, then of partitions it checked before that have grown since (late rows), '
+  'within budget (default 100 ms): all of a partition whose hour is over, '
   'all but the newest three ranges of the one being written; returns how many it summarized. The '
   'detector calls it every tick, so that search stays narrow after bursts autosummarize drops. After a backfill of '
   'older hours: SELECT summarize_time_index(''2026-11-20'', ''2026-11-21'', ''1 min''); until it returns 0. '

@@ -209,3 +209,45 @@ async fn an_hour_that_is_over_is_summarized_whole_and_dropping_it_forgets_its_pr
     let left: i64 = c.query_one("SELECT count(*) FROM time_index_progress", &[]).await.unwrap().get(0);
     assert_eq!(left, 0, "its progress went with it");
 }
+
+#[tokio::test]
+async fn late_rows_that_grow_an_hour_checked_before_get_their_new_ranges_summarized() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    let b = burst_without_summaries(&c, "now() - interval '3 hours'").await;
+    // checked whole while it was recent (as the detector's ticks do), then out of the window
+    c.execute(
+        "SELECT summarize_time_index(now() - interval '3 hours', now() - interval '3 hours', interval '1 minute')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let before = checked_below(&c, &b.partition).await;
+    // hours later, a shipper's backlog: 30,000 late rows of that hour, on new pages whose
+    // summaries a full queue dropped
+    c.execute(
+        "INSERT INTO logs (ts, service, level, message, latency_ms)
+         SELECT $1::text::timestamptz, 'svc-' || (g % 20), 'INFO', 'late request ' || g || ' handled for customer ' || (g % 977), g % 300
+         FROM generate_series(1, 30000) g",
+        &[&b.middle],
+    )
+    .await
+    .unwrap();
+    let pages = heap_pages(&c, &b.partition).await;
+    c.execute(
+        "SELECT count(brin_desummarize_range($1::text::regclass, blk)) FROM generate_series($2::bigint, $3::bigint, $4::bigint) blk",
+        &[&b.index, &before, &pages, &PAGES_PER_RANGE],
+    )
+    .await
+    .unwrap();
+    let new_ranges = (pages + PAGES_PER_RANGE - 1) / PAGES_PER_RANGE - before / PAGES_PER_RANGE;
+    assert!(new_ranges >= 3, "the late rows made new block ranges: {new_ranges}");
+
+    // the detector's call, whose window is the last hour
+    let n: i64 = c.query_one("SELECT summarize_time_index()", &[]).await.unwrap().get(0);
+    assert_eq!(n, new_ranges, "the new ranges of an hour checked before are summarized");
+    let checked = checked_below(&c, &b.partition).await;
+    assert_eq!(checked, (pages + PAGES_PER_RANGE - 1) / PAGES_PER_RANGE * PAGES_PER_RANGE);
+    let again: i64 = c.query_one("SELECT summarize_time_index()", &[]).await.unwrap().get(0);
+    assert_eq!(again, 0, "and checked once");
+}
