@@ -55,11 +55,9 @@ async fn logs_is_partitioned_with_a_partition_covering_now_and_days_ahead() {
     }
 }
 
-#[tokio::test]
-async fn maintain_partitions_creates_ahead_and_drops_past_retention() {
-    let db = fresh_db().await;
-    let c = db.client().await;
-    // an expired partition, with rows and rollup rows in it
+/// An expired partition with a row (and so a rollup row) of service `old`, and partitions to make
+/// 5 days ahead; returns the expired partition's name.
+async fn an_expired_partition_and_days_to_make(c: &tokio_postgres::Client) -> String {
     c.batch_execute(
         "SELECT ensure_partitions(now() - interval '30 days', now() - interval '30 days');
          INSERT INTO logs (ts, service, level) VALUES (now() - interval '30 days', 'old', 'INFO');
@@ -67,35 +65,39 @@ async fn maintain_partitions_creates_ahead_and_drops_past_retention() {
     )
     .await
     .unwrap();
+    c.query_one("SELECT tableoid::regclass::text FROM logs WHERE service = 'old'", &[]).await.unwrap().get(0)
+}
+
+/// What one maintain_partitions() call did: (action, partition).
+async fn maintain(c: &tokio_postgres::Client) -> Vec<(String, String)> {
     let rows = c.query("SELECT action, partition_name FROM maintain_partitions()", &[]).await.unwrap();
-    let actions: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+#[tokio::test]
+async fn maintain_partitions_creates_ahead_and_drops_past_retention() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    let expired = an_expired_partition_and_days_to_make(&c).await;
+    let actions = maintain(&c).await;
+    assert!(actions.contains(&("dropped".into(), expired)), "{actions:?}");
     assert!(actions.iter().any(|(a, _)| a == "dropped"), "{actions:?}");
     assert!(actions.iter().filter(|(a, _)| a == "created").count() >= 2, "{actions:?}");
     let left: i64 = c.query_one("SELECT count(*) FROM log_rollup WHERE service = 'old'", &[]).await.unwrap().get(0);
     assert_eq!(left, 0, "rollup rows of a dropped partition go with it");
-    let again = c.query("SELECT * FROM maintain_partitions()", &[]).await.unwrap();
-    assert!(again.is_empty(), "a second run has nothing to do");
+    assert!(maintain(&c).await.is_empty(), "a second run has nothing to do");
 }
 
 #[tokio::test]
 async fn an_expired_partition_a_query_holds_is_deferred_and_the_rest_of_maintenance_goes_on() {
     let db = fresh_db().await;
     let c = db.client().await;
-    c.batch_execute(
-        "SELECT ensure_partitions(now() - interval '30 days', now() - interval '30 days');
-         INSERT INTO logs (ts, service, level) VALUES (now() - interval '30 days', 'old', 'INFO');
-         UPDATE logmon_settings SET premake_days = 5;",
-    )
-    .await
-    .unwrap();
-    let expired: String =
-        c.query_one("SELECT tableoid::regclass::text FROM logs WHERE service = 'old'", &[]).await.unwrap().get(0);
+    let expired = an_expired_partition_and_days_to_make(&c).await;
     // a reader in the middle of a long transaction over logs: dropping a partition needs logs
     // to itself, and every COPY and search would queue behind a DROP that waited for it
     let reader = db.client().await;
     reader.batch_execute("BEGIN; SELECT count(*) FROM logs").await.unwrap();
-    let rows = c.query("SELECT action, partition_name FROM maintain_partitions()", &[]).await.unwrap();
-    let actions: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let actions = maintain(&c).await;
     assert!(actions.contains(&("deferred".into(), expired.clone())), "{actions:?}");
     assert!(actions.iter().filter(|(a, _)| a == "created").count() >= 2, "creation goes on: {actions:?}");
     let kept: i64 = c
@@ -105,9 +107,11 @@ async fn an_expired_partition_a_query_holds_is_deferred_and_the_rest_of_maintena
         .get(0);
     assert_eq!(kept, 2, "the deferred partition keeps its row and its rollup row");
     reader.batch_execute("COMMIT").await.unwrap();
-    let again = c.query("SELECT action, partition_name FROM maintain_partitions()", &[]).await.unwrap();
-    let actions: Vec<(String, String)> = again.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(actions, vec![("dropped".to_string(), expired)], "the next run drops it, and has nothing else to do");
+    assert_eq!(
+        maintain(&c).await,
+        vec![("dropped".to_string(), expired)],
+        "the next run drops it, and has nothing else to do"
+    );
     let left: i64 = c.query_one("SELECT count(*) FROM log_rollup WHERE service = 'old'", &[]).await.unwrap().get(0);
     assert_eq!(left, 0, "with its rollup rows");
 }
