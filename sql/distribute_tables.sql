@@ -55,8 +55,8 @@ AS $$
      'workers in one snapshot there; written once a minute'),
     ('detector_heartbeat', 'coordinator', 'a row per detector process'),
     ('time_index_progress', 'coordinator',
-     'a row per logs partition summarize_time_index() has checked, which runs on the coordinator (where a distributed '
-     'partition holds no rows, so it has nothing to do: the workers'' autosummarize and VACUUM summarize the shards)'),
+     'a row per logs partition summarize_time_index() has checked, which runs on the coordinator (for a distributed '
+     'partition, whose shards it summarizes on the workers, only whether its hour is done)'),
     ('refinery_schema_history', 'coordinator', 'the migrations applied (logmon migrate)')
     ) AS t (table_name, placement, reason)
 $$;

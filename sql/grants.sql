@@ -107,6 +107,8 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION summarize_time_index(timestamptz, timestamptz, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION summarize_time_index(timestamptz, timestamptz, interval) TO logmon_detector;
+-- its per-partition (per-shard, on Citus) step: the owner's alone, as brin_summarize_range() is
+REVOKE EXECUTE ON FUNCTION summarize_block_ranges(regclass, bigint, boolean, interval) FROM PUBLIC;
 
 -- Placing tables on a Citus cluster is the schema owner's decision (logmon migrate --distribute).
 REVOKE EXECUTE ON FUNCTION distribute_tables(int) FROM PUBLIC;

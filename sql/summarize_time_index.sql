@@ -24,26 +24,84 @@
 --
 -- It takes SHARE UPDATE EXCLUSIVE on the partition, as VACUUM does (inserts and reads go on): a
 -- partition a VACUUM is working on is skipped after lock_timeout (that VACUUM summarizes it). One
--- caller at a time (advisory lock), so N detectors can all call it. On a Citus coordinator the
--- partitions hold no rows (their shards on the workers do), so it finds nothing to do there.
-CREATE OR REPLACE FUNCTION summarize_time_index(from_ts timestamptz DEFAULT now() - interval '1 hour',
-                                                to_ts timestamptz DEFAULT now(),
-                                                budget interval DEFAULT '100 ms')
-RETURNS bigint
+-- caller at a time (advisory lock), so N detectors can all call it.
+--
+-- On a Citus coordinator a distributed partition holds no rows: its shards on the workers do, and
+-- PostgreSQL's autosummarize queue there drops requests just the same. So for a distributed
+-- partition it runs summarize_block_ranges() on every shard of it, on the workers, through
+-- run_command_on_shards() (one connection per shard, in parallel), from block 0: no progress is
+-- kept per shard, and each range already summarized costs ~4 us. That round trip costs ~45 ms, so
+-- each distributed partition is visited at most once a minute (time_index_progress.updated_at),
+-- and no more once its hour is over and every shard of it has been summarized to its end
+-- (checked_below = 1; 0 while its hour goes on). Late rows into such an hour on the workers wait for their VACUUM (the coordinator
+-- cannot see a shard grow without asking every worker, on every tick).
+-- The block ranges of one relation's time index (its BRIN index on ts) from block from_block,
+-- within budget: all of them when closed, all but the last partial range and the two before it
+-- otherwise. Returns how many it summarized, the block it checked up to, and whether that is
+-- the end. Used by summarize_time_index(), on one node for each partition and on Citus for each
+-- shard (on the workers).
+CREATE OR REPLACE FUNCTION summarize_block_ranges(rel regclass, from_block bigint, closed boolean, budget interval,
+                                                  OUT summarized bigint, OUT checked_below bigint, OUT done boolean)
 LANGUAGE plpgsql
 SET lock_timeout = '100ms'
 AS $$
 DECLARE
     started timestamptz := clock_timestamp();
+    idx regclass;
+    ppr bigint;
+    upto bigint;
+BEGIN
+    summarized := 0;
+    checked_below := greatest(from_block, 0);
+    -- the BRIN index on ts (a partition's is attached to logs_ts_brin; a shard's is its copy)
+    SELECT x.indexrelid::regclass,
+           coalesce((SELECT o.option_value::bigint FROM pg_options_to_table(c.reloptions) o
+                     WHERE o.option_name = 'pages_per_range'), 128)
+    INTO idx, ppr
+    FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_am a ON a.oid = c.relam
+         JOIN pg_attribute t ON t.attrelid = x.indrelid AND t.attnum = x.indkey[0]
+    WHERE x.indrelid = rel AND a.amname = 'brin' AND t.attname = 'ts'
+    ORDER BY x.indexrelid LIMIT 1;
+    IF idx IS NULL THEN
+        done := true;
+        RETURN;
+    END IF;
+    upto := pg_relation_size(rel) / current_setting('block_size')::bigint;
+    upto := CASE WHEN closed THEN (upto + ppr - 1) / ppr * ppr ELSE (upto / ppr - 2) * ppr END;
+    BEGIN
+        WHILE checked_below < upto AND clock_timestamp() - started < budget LOOP
+            summarized := summarized + brin_summarize_range(idx, checked_below);
+            checked_below := checked_below + ppr;
+        END LOOP;
+    EXCEPTION WHEN lock_not_available THEN
+        NULL;  -- a VACUUM holds the relation, and summarizes it
+    END;
+    done := checked_below >= upto;
+END $$;
+
+COMMENT ON FUNCTION summarize_block_ranges(regclass, bigint, boolean, interval) IS
+  'Summarizes the BRIN block ranges of rel''s time index from from_block within budget: all of them when closed, '
+  'all but the newest three otherwise. Returns how many it summarized, the block checked up to and whether that is '
+  'the end. The per-partition (or, on Citus, per-shard) step of summarize_time_index().';
+
+CREATE OR REPLACE FUNCTION summarize_time_index(from_ts timestamptz DEFAULT now() - interval '1 hour',
+                                                to_ts timestamptz DEFAULT now(),
+                                                budget interval DEFAULT '100 ms')
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
     block_size bigint := current_setting('block_size')::bigint;
+    citus boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus');
     part text;
     last_hour timestamptz;
     closed boolean;
-    blocks bigint;
-    idx regclass;
-    ppr bigint;
+    distributed boolean;
     b bigint;
-    upto bigint;
+    passed timestamptz;
+    step record;
+    shards record;
     summarized bigint := 0;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('logmon.summarize_time_index')) THEN
@@ -69,33 +127,43 @@ BEGIN
         ORDER BY 2 DESC NULLS LAST, 1 DESC
     LOOP
         EXIT WHEN clock_timestamp() - started >= budget;
-        -- the partition's index attached to logs_ts_brin, and its block ranges' size
-        SELECT x.indexrelid::regclass,
-               coalesce((SELECT o.option_value::bigint FROM pg_options_to_table(c.reloptions) o
-                         WHERE o.option_name = 'pages_per_range'), 128)
-        INTO idx, ppr
-        FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid JOIN pg_class c ON c.oid = x.indexrelid
-        WHERE i.inhparent = 'logs_ts_brin'::regclass AND x.indrelid = part::regclass;
-        CONTINUE WHEN idx IS NULL;
         -- over: neither now nor a minute ago falls in it, and it is not ahead of now (a grown
         -- partition outside the window is one of the past hours: its last_hour is NULL)
         closed := coalesce(last_hour < now(), true) AND part IS DISTINCT FROM log_partition_holding(now())
                   AND part IS DISTINCT FROM log_partition_holding(now() - interval '1 minute');
-        blocks := pg_relation_size(part::regclass) / block_size;
-        upto := CASE WHEN closed THEN (blocks + ppr - 1) / ppr * ppr ELSE (blocks / ppr - 2) * ppr END;
-        SELECT checked_below INTO b FROM time_index_progress WHERE partition_name = part;
-        b := coalesce(b, 0);
-        CONTINUE WHEN b >= upto;
-        BEGIN
-            WHILE b < upto AND clock_timestamp() - started < budget LOOP
-                summarized := summarized + brin_summarize_range(idx, b);
-                b := b + ppr;
-            END LOOP;
-            INSERT INTO time_index_progress (partition_name, checked_below) VALUES (part, b)
+        SELECT t.checked_below, t.updated_at INTO b, passed FROM time_index_progress t WHERE t.partition_name = part;
+        distributed := false;
+        IF citus THEN
+            EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1)'
+                INTO distributed USING part::regclass;
+        END IF;
+
+        IF distributed THEN
+            -- its shards, on the workers: each a multi-shard round trip (~45 ms on a loaded test
+            -- machine), so at most once a minute, and never again once its hour is over and every
+            -- shard is summarized to its end (recorded as checked_below = 1)
+            CONTINUE WHEN b = 1 OR passed > now() - interval '1 minute';
+            EXECUTE 'SELECT count(*) FILTER (WHERE NOT r.success OR NOT split_part(r.result, '' '', 2)::boolean) AS left,
+                            coalesce(sum(split_part(r.result, '' '', 1)::bigint) FILTER (WHERE r.success), 0) AS summarized
+                     FROM run_command_on_shards($1, $2) r'
+                INTO shards
+                USING part::regclass,
+                      format('SELECT s.summarized || '' '' || s.done FROM summarize_block_ranges(%%L::regclass, 0, %L, %L) s',
+                             closed, budget - (clock_timestamp() - started));
+            summarized := summarized + shards.summarized;
+            IF shards.left = 0 THEN
+                INSERT INTO time_index_progress (partition_name, checked_below) VALUES (part, closed::int)
+                ON CONFLICT (partition_name) DO UPDATE SET checked_below = excluded.checked_below, updated_at = now();
+            END IF;
+            CONTINUE;
+        END IF;
+
+        step := summarize_block_ranges(part::regclass, coalesce(b, 0), closed, budget - (clock_timestamp() - started));
+        summarized := summarized + step.summarized;
+        IF step.checked_below > coalesce(b, 0) THEN
+            INSERT INTO time_index_progress (partition_name, checked_below) VALUES (part, step.checked_below)
             ON CONFLICT (partition_name) DO UPDATE SET checked_below = excluded.checked_below, updated_at = now();
-        EXCEPTION WHEN lock_not_available THEN
-            NULL;  -- a VACUUM holds the partition, and summarizes it
-        END;
+        END IF;
     END LOOP;
     RETURN summarized;
 END $$;
@@ -107,4 +175,12 @@ COMMENT ON FUNCTION summarize_time_index(timestamptz, timestamptz, interval) IS
   'all but the newest three ranges of the one being written; returns how many it summarized. The '
   'detector calls it every tick, so that search stays narrow after bursts autosummarize drops. After a backfill of '
   'older hours: SELECT summarize_time_index(''2026-11-20'', ''2026-11-21'', ''1 min''); until it returns 0. '
-  'Progress per partition in time_index_progress.';
+  'Progress per partition in time_index_progress. On a Citus coordinator it summarizes the shards of distributed '
+  'partitions on the workers (run_command_on_shards()).';
+
+-- The table's meaning grew with Citus (its definition is in migrations/V16__time_index_progress.sql).
+COMMENT ON TABLE time_index_progress IS
+  'summarize_time_index()''s progress per logs partition: every BRIN block range of logs_ts_brin below heap block '
+  'checked_below is summarized. For a partition distributed by Citus (its shards summarized on the workers): '
+  'checked_below is 1 once its hour is over and every shard is summarized to its end, 0 before; updated_at is its '
+  'last visit. A row goes when its partition is dropped.';
