@@ -11,8 +11,9 @@
 --
 -- This summarizes, in the partitions holding [from_ts, to_ts], the block ranges not checked yet,
 -- newest partition first, within a time budget (what is left waits for the next call); then the
--- new ranges of older partitions it checked before that have grown since (late rows, which the
--- hour's window no longer covers): a pg_relation_size() per partition in time_index_progress. In the
+-- ranges of every other partition that has more pages than it checked: late rows into an hour
+-- checked before, which the hour's window no longer covers, and hours never checked (a backfill,
+-- hours written while no detector ran), whole: a pg_relation_size() per partition. In the
 -- partition being written it leaves alone the last, partial range and the two full ones before
 -- it: their pages may still be filling (PostgreSQL extends a busy table by many pages at once),
 -- and a summarized range that still gets rows updates its summary on every insert, which is what
@@ -108,8 +109,10 @@ BEGIN
         RETURN 0;  -- another detector is at it
     END IF;
 
-    -- the partitions of [from_ts, to_ts], newest first; then, oldest hours last, those it checked
-    -- before that have grown since (late rows: a shipper's backlog of hours ago)
+    -- the partitions of [from_ts, to_ts], newest first; then, oldest hours last, every other
+    -- partition with more pages than it checked: late rows into an hour it checked before (a
+    -- shipper's backlog of hours ago), or an hour it never checked (a backfill by SQL, hours
+    -- written while no detector ran)
     FOR part, last_hour IN
         WITH wanted AS (
             SELECT p, max(h) AS last_hour
@@ -120,10 +123,11 @@ BEGIN
         )
         SELECT w.p, w.last_hour FROM wanted w
         UNION ALL
-        SELECT t.partition_name, NULL FROM time_index_progress t
-        WHERE NOT EXISTS (SELECT 1 FROM wanted w WHERE w.p = t.partition_name)
-          AND to_regclass(t.partition_name) IS NOT NULL
-          AND pg_relation_size(to_regclass(t.partition_name)) / block_size > t.checked_below
+        SELECT i.inhrelid::regclass::text, NULL
+        FROM pg_inherits i LEFT JOIN time_index_progress t ON t.partition_name = i.inhrelid::regclass::text
+        WHERE i.inhparent = 'logs'::regclass
+          AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.p = i.inhrelid::regclass::text)
+          AND pg_relation_size(i.inhrelid) / block_size > coalesce(t.checked_below, 0)
         ORDER BY 2 DESC NULLS LAST, 1 DESC
     LOOP
         EXIT WHEN clock_timestamp() - started >= budget;
@@ -170,11 +174,13 @@ END $$;
 
 COMMENT ON FUNCTION summarize_time_index(timestamptz, timestamptz, interval) IS
   'Summarizes the BRIN block ranges of logs_ts_brin not summarized yet in the partitions holding [from_ts, to_ts] '
-  '(default: the last hour), newest first, then of partitions it checked before that have grown since (late rows), '
+  '(default: the last hour), newest first, then of every other partition with more pages than it checked (late rows, '
+  'backfills, hours written while no detector ran), '
   'within budget (default 100 ms): all of a partition whose hour is over, '
   'all but the newest three ranges of the one being written; returns how many it summarized. The '
   'detector calls it every tick, so that search stays narrow after bursts autosummarize drops. After a backfill of '
-  'older hours: SELECT summarize_time_index(''2026-11-20'', ''2026-11-21'', ''1 min''); until it returns 0. '
+  'older hours the ticks get to them 100 ms at a time; at once: SELECT summarize_time_index(''2026-11-20'', '
+  '''2026-11-21'', ''1 min''); until it returns 0. '
   'Progress per partition in time_index_progress. On a Citus coordinator it summarizes the shards of distributed '
   'partitions on the workers (run_command_on_shards()).';
 

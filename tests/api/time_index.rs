@@ -251,3 +251,24 @@ async fn late_rows_that_grow_an_hour_checked_before_get_their_new_ranges_summari
     let again: i64 = c.query_one("SELECT summarize_time_index()", &[]).await.unwrap().get(0);
     assert_eq!(again, 0, "and checked once");
 }
+
+#[tokio::test]
+async fn an_hour_it_never_checked_is_summarized_whole_by_the_detectors_call() {
+    let db = fresh_db().await;
+    let c = db.client().await;
+    // three hours ago, written while no detector ran (or backfilled by SQL): never in a window
+    // summarize_time_index() looked at, and its summaries dropped as by a full queue
+    let b = burst_without_summaries(&c, "now() - interval '3 hours'").await;
+    assert_eq!(checked_below(&c, &b.partition).await, 0);
+
+    // the detector's call, whose window is the last hour
+    let n: i64 = c.query_one("SELECT summarize_time_index(budget => interval '1 minute')", &[]).await.unwrap().get(0);
+    let pages = heap_pages(&c, &b.partition).await;
+    let ranges = (pages + PAGES_PER_RANGE - 1) / PAGES_PER_RANGE;
+    assert_eq!(n, ranges, "an hour that is over is summarized whole ({pages} pages)");
+    assert_eq!(checked_below(&c, &b.partition).await, ranges * PAGES_PER_RANGE);
+    let again: i64 = c.query_one("SELECT summarize_time_index()", &[]).await.unwrap().get(0);
+    assert_eq!(again, 0, "and checked once");
+    let read = pages_a_slice_reads(&c, &b).await;
+    assert!(read <= 2 * PAGES_PER_RANGE, "a slice of it reads its own range(s): {read} of {pages}");
+}
