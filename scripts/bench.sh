@@ -441,6 +441,23 @@ bench_patterns() {
 }
 
 
+# Whether a VACUUM or an ANALYZE (autovacuum's, after a load) runs anywhere in the cluster while a
+# figure is measured: on 2 cores one competes with what is timed. One psql session samples every
+# 0.25 s until vacuum_watch_stop prints "vacuum/analyze running in N of M samples".
+vacuum_watch_start() {
+  rm -f "$WORK/vacuum-stop"
+  while [ ! -e "$WORK/vacuum-stop" ]; do
+    echo "SELECT (SELECT count(*) FROM pg_stat_progress_vacuum) + (SELECT count(*) FROM pg_stat_progress_analyze);"
+    sleep 0.25
+  done | psql "$ADMIN_URL" -qAtX > "$WORK/vacuum-samples" 2>/dev/null &
+  VACUUM_WATCH=$!
+}
+vacuum_watch_stop() {
+  touch "$WORK/vacuum-stop"
+  wait "$VACUUM_WATCH" 2>/dev/null || true
+  awk '{n++; if ($1 > 0) b++} END {printf "vacuum/analyze running in %d of %d samples", b, n}' "$WORK/vacuum-samples"
+}
+
 # Every figure at 10M and at 100M rows of the last 24 hours (time-ordered, 20 services, the
 # generator's messages and attrs), each size in a fresh database: does anything grow with rows?
 bench_scale() {
@@ -488,8 +505,8 @@ bench_scale() {
                + pg_total_relation_size('log_patterns'))::numeric / ($rows + $recent)) || ' bytes per stored row'
       FROM pg_inherits WHERE inhparent = 'logs'::regclass"
     echo "   disk: $(psql "$BENCH_URL" -qAtX -c "$sizes_sql"); database $(psql "$BENCH_URL" -qAtX -c "SELECT pg_size_pretty(pg_database_size(current_database()))")"
-    local t; t=$($DETECT tick --db "$BENCH_URL" --calls 50)
-    echo "   detect_incidents() tick: p50 $(json_field "$t" p50_ms) ms  p99 $(json_field "$t" p99_ms) ms"
+    local t; vacuum_watch_start; t=$($DETECT tick --db "$BENCH_URL" --calls 50)
+    echo "   detect_incidents() tick: p50 $(json_field "$t" p50_ms) ms  p99 $(json_field "$t" p99_ms) ms  [$(vacuum_watch_stop)]"
     # the week reaches past the 24 h loaded: what it costs is the rollup's minutes of every
     # service, which do not grow with rows a day
     local week="SELECT count(*) FROM backtest_rules(now() - interval '7 days', step => '1 minute')"
@@ -510,14 +527,16 @@ bench_scale() {
              "/logs?service=svc-03&since=15m&q=retrying&limit=100 search: q= matching 3% of its lines, 15 min" \
              "/logs?service=svc-03&since=15m&q=timed%20out&limit=100 search: q= matching none: the whole window read" \
              "/incidents/$id/logs an incident's lines, first page" \
-             "/incidents/$id/logs?limit=5 an incident's first 5 lines (or all it has)" \
+             "/incidents/$id/logs?limit=3 an incident's first 3 lines (a full page at both sizes)" \
              "/patterns?window_minutes=60 GET /patterns, last hour" \
              "/incidents/$id an incident with its context"; do
       local path=${q%% *} what=${q#* } lines=""
       # how many lines a search returns (a fuller page costs more whatever the size, so the
       # ERROR and incident searches are also timed with a page both sizes fill: the same work)
       case $path in */logs*) lines="  ($(curl -sf "$COLLECTOR_URL$path" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))') lines)" ;; esac
-      printf '   %-50s %s%s\n' "$what" "$(timed_gets "$path" 200 | percentiles)" "$lines"
+      vacuum_watch_start
+      local times; times=$(timed_gets "$path" 200 | percentiles)
+      printf '   %-50s %s%s  [%s]\n' "$what" "$times" "$lines" "$(vacuum_watch_stop)"
     done
     # ingest next to this history: psql \copy of 1M rows, then the same rows over POST /logs
     local a out rate
