@@ -142,8 +142,18 @@ pub async fn fresh_db() -> TestDb {
     db
 }
 
+/// A TCP port nothing listens on, never handed out before in this test run. Two probes in a row
+/// can get the same port from the kernel once the first probe's socket is closed: a collector
+/// given one for syslog and one for HTTP then found its HTTP port taken by its own syslog listener.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 /// The real `logmon` binary running a long-lived subcommand; killed when dropped.
