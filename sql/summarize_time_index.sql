@@ -1,41 +1,3 @@
--- Keeps the time index of the newest logs partitions summarized, from the detector's tick.
---
--- A BRIN block range without a summary matches every query, so each search slice reads all of its
--- heap pages. PostgreSQL summarizes a range when inserts move on to the next one (autosummarize),
--- but it queues those requests in a fixed array of 256 work items shared by the whole cluster
--- and drops what does not fit ("request for BRIN range summarization ... was not recorded"); a
--- dropped range waits for the partition's next VACUUM. At a live 100M rows a day (~24 ranges a
--- minute) autovacuum keeps up; after a burst, a backfill or a collector's backlog it does not,
--- and searching the last minutes read up to 20x the pages it needs (46 ms instead of 2.4 ms for
--- 100 lines of one service at 100M rows a day: README, Benchmarks).
---
--- This summarizes, in the partitions holding [from_ts, to_ts], the block ranges not checked yet,
--- newest partition first, within a time budget (what is left waits for the next call); then the
--- ranges of every other partition that has more pages than it checked: late rows into an hour
--- checked before, which the hour's window no longer covers, and hours never checked (a backfill,
--- hours written while no detector ran), whole: a pg_relation_size() per partition. In the
--- partition being written it leaves alone the last, partial range and the two full ones before
--- it: their pages may still be filling (PostgreSQL extends a busy table by many pages at once),
--- and a summarized range that still gets rows updates its summary on every insert, which is what
--- autosummarize avoids too. Once the partition's hour is over (by a minute) it summarizes all of
--- it, the last range too, which autosummarize never asks for: only late rows still come, and
--- each of them just widens its range's summary.
--- brin_summarize_range() on a range that has a summary is a no-op (~4 us); summarizing one of
--- 64 pages costs ~1 ms here. time_index_progress remembers how far each partition was checked.
---
--- It takes SHARE UPDATE EXCLUSIVE on the partition, as VACUUM does (inserts and reads go on): a
--- partition a VACUUM is working on is skipped after lock_timeout (that VACUUM summarizes it). One
--- caller at a time (advisory lock), so N detectors can all call it.
---
--- On a Citus coordinator a distributed partition holds no rows: its shards on the workers do, and
--- PostgreSQL's autosummarize queue there drops requests just the same. So for a distributed
--- partition it runs summarize_block_ranges() on every shard of it, on the workers, through
--- run_command_on_shards() (one connection per shard, in parallel), from block 0: no progress is
--- kept per shard, and each range already summarized costs ~4 us. That round trip costs ~45 ms, so
--- each distributed partition is visited at most once a minute (time_index_progress.updated_at),
--- and no more once its hour is over and every shard of it has been summarized to its end
--- (checked_below = 1; 0 while its hour goes on). Late rows into such an hour on the workers wait for their VACUUM (the coordinator
--- cannot see a shard grow without asking every worker, on every tick).
 -- The block ranges of one relation's time index (its BRIN index on ts) from block from_block,
 -- within budget: all of them when closed, all but the last partial range and the two before it
 -- otherwise. Returns how many it summarized, the block it checked up to, and whether that is
@@ -85,6 +47,45 @@ COMMENT ON FUNCTION summarize_block_ranges(regclass, bigint, boolean, interval) 
   'all but the newest three otherwise. Returns how many it summarized, the block checked up to and whether that is '
   'the end. The per-partition (or, on Citus, per-shard) step of summarize_time_index().';
 
+-- Keeps the time index of the newest logs partitions summarized, from the detector's tick.
+--
+-- A BRIN block range without a summary matches every query, so each search slice reads all of its
+-- heap pages. PostgreSQL summarizes a range when inserts move on to the next one (autosummarize),
+-- but it queues those requests in a fixed array of 256 work items shared by the whole cluster
+-- and drops what does not fit ("request for BRIN range summarization ... was not recorded"); a
+-- dropped range waits for the partition's next VACUUM. At a live 100M rows a day (~24 ranges a
+-- minute) autovacuum keeps up; after a burst, a backfill or a collector's backlog it does not,
+-- and searching the last minutes read up to 20x the pages it needs (46 ms instead of 2.4 ms for
+-- 100 lines of one service at 100M rows a day: README, Benchmarks).
+--
+-- This summarizes, in the partitions holding [from_ts, to_ts], the block ranges not checked yet,
+-- newest partition first, within a time budget (what is left waits for the next call); then the
+-- ranges of every other partition that has more pages than it checked: late rows into an hour
+-- checked before, which the hour's window no longer covers, and hours never checked (a backfill,
+-- hours written while no detector ran), whole: a pg_relation_size() per partition. In the
+-- partition being written it leaves alone the last, partial range and the two full ones before
+-- it: their pages may still be filling (PostgreSQL extends a busy table by many pages at once),
+-- and a summarized range that still gets rows updates its summary on every insert, which is what
+-- autosummarize avoids too. Once the partition's hour is over (by a minute) it summarizes all of
+-- it, the last range too, which autosummarize never asks for: only late rows still come, and
+-- each of them just widens its range's summary.
+-- brin_summarize_range() on a range that has a summary is a no-op (~4 us); summarizing one of
+-- 64 pages costs ~1 ms here. time_index_progress remembers how far each partition was checked.
+--
+-- It takes SHARE UPDATE EXCLUSIVE on the partition, as VACUUM does (inserts and reads go on): a
+-- partition a VACUUM is working on is skipped after lock_timeout (that VACUUM summarizes it). One
+-- caller at a time (advisory lock), so N detectors can all call it.
+--
+-- On a Citus coordinator a distributed partition holds no rows: its shards on the workers do, and
+-- PostgreSQL's autosummarize queue there drops requests just the same. So for a distributed
+-- partition it runs summarize_block_ranges() on every shard of it, on the workers, through
+-- run_command_on_shards() (one connection per shard, in parallel), from block 0: no progress is
+-- kept per shard, and each range already summarized costs ~4 us. That round trip costs ~45 ms, so
+-- each distributed partition is visited at most once a minute (time_index_progress.updated_at),
+-- and no more once its hour is over and every shard of it has been summarized to its end
+-- (checked_below = 1; 0 while its hour goes on). Late rows into such an hour on the workers wait
+-- for their VACUUM (the coordinator cannot see a shard grow without asking every worker, on every
+-- tick).
 CREATE OR REPLACE FUNCTION summarize_time_index(from_ts timestamptz DEFAULT now() - interval '1 hour',
                                                 to_ts timestamptz DEFAULT now(),
                                                 budget interval DEFAULT '100 ms')
