@@ -55,7 +55,7 @@ BEGIN
 END $$;
 
 COMMENT ON FUNCTION maintain_partitions() IS
-  'Creates daily logs partitions from the retention cutoff to premake_days ahead and drops partitions (and their '
+  'Creates hourly logs partitions from the retention cutoff to premake_days ahead and drops partitions (and their '
   'rollup rows) wholly older than logmon_settings.retention. Uses lock_timeout 2s, and 200 ms for each drop (which locks '
   'logs itself): a partition a longer query holds is reported ''deferred'' and dropped by a later run. Returns what it '
   'did: created, dropped, deferred.';
